@@ -1,0 +1,1 @@
+//! dtfsal-kernels: hand-written CUDA kernels (placeholder).
