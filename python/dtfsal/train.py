@@ -1,0 +1,130 @@
+"""Train DTFSal with the KL - CC loss on STAViS-layout data.
+
+  python -m dtfsal.train --root DATA --db DB --config tiny --variant av --epochs 10 --out W.safetensors \
+      [--init-mvit mvit.safetensors] [--init-vggish vggish.safetensors] [--init W0.safetensors]
+
+Adam 1e-4, x0.1 every 3 epochs, early stop after 3 epochs without validation improvement (spec 10).
+Writes the best weights (project weight file) and a CSV training curve next to them (<out>.curve.csv).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from .config import get_config
+from .data import StavisClips
+from .loss import saliency_loss
+from .model import DTFSal
+from .weights import read_weights, save_weights
+
+
+def init_from(model: DTFSal, path: str, part: str) -> None:
+    """Load a (partial) project weight file into `model`; its config must match the model's."""
+    cfg, tensors, _ = read_weights(path, part=part)
+    if cfg.to_dict() | {"variant": ""} != model.cfg.to_dict() | {"variant": ""}:
+        raise ValueError(f"{path}: config {cfg.name} does not match the model's ({model.cfg.name})")
+    missing = set(tensors) - set(model.state_dict())
+    if missing:
+        raise ValueError(f"{path}: tensors not in this model: {sorted(missing)[:5]}")
+    model.load_state_dict(tensors, strict=False)
+
+
+def run_epoch(model, loader, opt=None) -> float:
+    train = opt is not None
+    model.train(train)
+    if hasattr(model, "audio"):
+        model.audio.vggish.eval()  # frozen trunk
+    total, n = 0.0, 0
+    with torch.set_grad_enabled(train):
+        for batch in loader:
+            pred = model(batch["video"], batch.get("audio"))
+            loss = saliency_loss(pred, batch["sal"])
+            if train:
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            total += float(loss.detach()) * len(batch["sal"])
+            n += len(batch["sal"])
+    return total / max(n, 1)
+
+
+def train(a: argparse.Namespace) -> Path:
+    torch.manual_seed(a.seed)
+    cfg = get_config(a.config, a.variant)
+    model = DTFSal(cfg)
+    if a.init:
+        init_from(model, a.init, "model")
+    if a.init_mvit:
+        init_from(model, a.init_mvit, "mvit")
+    if a.init_vggish and cfg.variant == "av":
+        init_from(model, a.init_vggish, "vggish")
+    train_set = StavisClips(a.root, a.db, a.train_split, cfg, stride=a.stride)
+    val_set = StavisClips(a.root, a.db, a.val_split, cfg, stride=a.stride * 2)
+    if a.max_clips:
+        train_set.index = train_set.index[: a.max_clips]
+        val_set.index = val_set.index[: max(1, a.max_clips // 4)]
+    loader = DataLoader(train_set, batch_size=a.batch_size, shuffle=True, num_workers=a.workers)
+    val_loader = DataLoader(val_set, batch_size=a.batch_size, num_workers=a.workers)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=a.lr)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.1)
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    curve = out.with_suffix(".curve.csv")
+    best, stale = float("inf"), 0
+    with curve.open("w", newline="") as f:
+        log = csv.writer(f)
+        log.writerow(["epoch", "train_loss", "val_loss", "lr", "seconds"])
+        for epoch in range(1, a.epochs + 1):
+            t0 = time.time()
+            tr = run_epoch(model, loader, opt)
+            va = run_epoch(model, val_loader)
+            log.writerow([epoch, f"{tr:.6f}", f"{va:.6f}", opt.param_groups[0]["lr"], f"{time.time() - t0:.1f}"])
+            f.flush()
+            print(f"epoch {epoch}: train {tr:.4f} val {va:.4f}", flush=True)
+            sched.step()
+            if va < best:
+                best, stale = va, 0
+                save_weights(model.state_dict(), cfg, out, dtype=a.dtype)
+            else:
+                stale += 1
+                if stale >= a.patience:
+                    print(f"early stop after epoch {epoch}")
+                    break
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m dtfsal.train", description=__doc__.split("\n")[0])
+    p.add_argument("--root", required=True)
+    p.add_argument("--db", required=True)
+    p.add_argument("--train-split", default="train_1")
+    p.add_argument("--val-split", default="val_1")
+    p.add_argument("--config", default="tiny")
+    p.add_argument("--variant", default="av", choices=["av", "v"])
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--patience", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--stride", type=int, default=8, help="frames between training clips")
+    p.add_argument("--max-clips", type=int, default=0, help="cap the clips per epoch (0: all)")
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", default="f32", choices=["f32", "f16"])
+    p.add_argument("--init")
+    p.add_argument("--init-mvit")
+    p.add_argument("--init-vggish")
+    p.add_argument("--out", required=True)
+    a = p.parse_args(argv)
+    print(f"wrote {train(a)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
