@@ -1,1 +1,73 @@
-//! dtfsal-kernels: hand-written CUDA kernels (placeholder).
+//! dtfsal-kernels: hand-written CUDA kernels, loaded through cudarc.
+//!
+//! The crate must build and run on machines without CUDA: cudarc loads `libcuda` lazily
+//! (`dynamic-loading`) and *panics* when it is absent, so every entry point first probes for
+//! the driver library and turns its absence into an error or `false`.
+use cudarc::driver::{result, sys};
+
+/// Why no CUDA device can be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    /// `libcuda` (the driver library) could not be loaded.
+    #[error("no CUDA driver was found (libcuda could not be loaded)")]
+    NoDriver,
+    /// The driver is present but a driver call failed.
+    #[error("CUDA driver call {call} failed: {error}")]
+    Driver {
+        /// The driver API function.
+        call: &'static str,
+        /// cudarc's description of the result code.
+        error: String,
+    },
+}
+
+/// Whether the CUDA driver library can be loaded, without panicking.
+fn driver_present() -> bool {
+    // SAFETY: only tries to dlopen the candidate library names and drops the handles.
+    unsafe { sys::is_culib_present() }
+}
+
+/// Initialises the driver (idempotent) and returns the number of CUDA devices.
+pub fn device_count() -> Result<usize, KernelError> {
+    if !driver_present() {
+        return Err(KernelError::NoDriver);
+    }
+    let driver = |call: &'static str| {
+        move |e: result::DriverError| KernelError::Driver {
+            call,
+            error: format!("{e:?}"),
+        }
+    };
+    // cudarc may still panic if the library lacks a symbol it expects; treat that as unusable.
+    let probe = std::panic::catch_unwind(|| -> Result<usize, KernelError> {
+        result::init().map_err(driver("cuInit"))?;
+        let n = result::device::get_count().map_err(driver("cuDeviceGetCount"))?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    });
+    probe.unwrap_or(Err(KernelError::NoDriver))
+}
+
+/// True when a CUDA driver is present, initialises, and reports at least one device.
+pub fn cuda_available() -> bool {
+    matches!(device_count(), Ok(n) if n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On a machine without a GPU the probe must answer, not panic; with one it must agree.
+    #[test]
+    fn probe_does_not_panic_and_is_consistent() {
+        let available = cuda_available();
+        match device_count() {
+            Ok(n) => assert_eq!(available, n > 0),
+            Err(e) => {
+                assert!(!available);
+                if !driver_present() {
+                    assert!(e.to_string().contains("no CUDA driver was found"), "{e}");
+                }
+            }
+        }
+    }
+}
