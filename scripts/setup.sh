@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Idempotent set-up of a fresh Debian 12 machine for dtfsal-rs: Debian packages (GStreamer 1.22 and its
+# plugins, audio tools for tests), the Python venv of python/ (torch from PyPI, its ~5 GB of CUDA wheels
+# kept in a pip cache), and a check for the Rust toolchain. Re-running it does nothing that is already done.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+APT_PKGS=(
+  pkg-config
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-libav
+  espeak-ng sox
+)
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Python venv for python/ (the PyTorch reference). The stamp makes re-runs free.
+VENV="$ROOT/python/.venv"
+export PIP_CACHE_DIR="${PIP_CACHE_DIR:-$HOME/.cache/dtfsal-pip}"
+want=$(cat python/requirements.txt | sha256sum | cut -d' ' -f1)
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
+  echo "setup: creating $VENV (pip cache: $PIP_CACHE_DIR)"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --upgrade pip
+  "$VENV/bin/pip" install -q -r python/requirements.txt
+  # torchvggish's package pulls resampy/soundfile we do not use; only its model file is imported (tests)
+  "$VENV/bin/pip" install -q --no-deps torchvggish==0.2
+  echo "$want" >"$VENV/.requirements.sha256"
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "setup: cargo not found: install the Rust toolchain (rustup, Rust >= 1.95)" >&2
+  exit 1
+fi
+echo "setup: ok"

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test command: set up the machine, then run every Rust and Python test.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+"$ROOT/scripts/setup.sh"
+export DTFSAL_PYTHON="$ROOT/python/.venv/bin/python"
+cargo test --workspace --locked
+"$DTFSAL_PYTHON" -m pytest -q python/tests
