@@ -12,13 +12,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run one forward pass on `input/video` (+ `input/audio`) from a tensor file.
+    Forward(cmd::forward::Args),
     /// Print the model config and tensor summary of a weight file.
     Info(cmd::info::Args),
+    /// Audio front end: a 16 kHz mono WAV -> the `audio` [9,1,112,192] log-mel input of one clip.
+    Mel(cmd::mel::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Forward(a) => cmd::forward::run(a),
         Command::Info(a) => cmd::info::run(a),
+        Command::Mel(a) => cmd::mel::run(a),
     }
 }

@@ -1,0 +1,224 @@
+//! MViTv2 pooling attention (torchvision `MultiscaleAttention`): q/k/v pooled by depthwise Conv3d + LayerNorm,
+//! decomposed relative positions (`_add_rel_pos`), residual pooling, in row blocks so the attention
+//! matrix never exists whole.
+
+use rayon::prelude::*;
+
+use super::params::Params;
+use crate::ops::act::softmax_row;
+use crate::ops::conv::Conv3d;
+use crate::ops::gemm::{MatRef, matmul_serial};
+use crate::ops::linear::Linear;
+use crate::ops::norm::LayerNorm;
+use crate::ops::resize::linear_rows;
+use crate::tensor::Tensor;
+use crate::weights::WeightError;
+
+/// Query rows per attention block.
+const ROW_BLOCK: usize = 128;
+
+pub type Thw = [usize; 3];
+
+/// Output grid of a kernel-3, padding-1 pooling conv.
+pub fn pooled(thw: Thw, stride: [usize; 3]) -> Thw {
+    [0, 1, 2].map(|i| (thw[i] - 1) / stride[i] + 1)
+}
+
+struct Pool {
+    conv: Conv3d,
+    norm: LayerNorm,
+}
+
+impl Pool {
+    /// `x [heads, 1 + THW, d]` -> `[heads, 1 + T'H'W', d]`, class token carried through, then LayerNorm.
+    fn forward(&self, x: &[f32], heads: usize, d: usize, thw: Thw, out_thw: Thw) -> Vec<f32> {
+        let n_in = 1 + thw.iter().product::<usize>();
+        let n_out = 1 + out_thw.iter().product::<usize>();
+        let mut out = vec![0.0f32; heads * n_out * d];
+        out.par_chunks_mut(n_out * d).enumerate().for_each(|(h, dst)| {
+            let src = &x[h * n_in * d..(h + 1) * n_in * d];
+            // tokens [N, d] -> channels-first [d, T, H, W]
+            let mut vol = Tensor::zeros(&[d, thw[0], thw[1], thw[2]]);
+            let sp = n_in - 1;
+            for n in 0..sp {
+                for c in 0..d {
+                    vol.data_mut()[c * sp + n] = src[(n + 1) * d + c];
+                }
+            }
+            let pooled = self.conv.forward(&vol);
+            let sp_out = n_out - 1;
+            dst[..d].copy_from_slice(&src[..d]);
+            for n in 0..sp_out {
+                for c in 0..d {
+                    dst[(n + 1) * d + c] = pooled.data()[c * sp_out + n];
+                }
+            }
+            self.norm.forward_rows(dst);
+        });
+        out
+    }
+}
+
+/// Relative-position tables gathered for one (q grid, k grid) pair: `r[qi][ki]` rows of `head_dim`.
+struct RelPos {
+    /// `[q_t, k_t, d]`, `[q_h, k_h, d]`, `[q_w, k_w, d]`
+    t: Vec<f32>,
+    h: Vec<f32>,
+    w: Vec<f32>,
+}
+
+impl RelPos {
+    /// torchvision `_add_rel_pos`: tables resized (linear) to `2*max(q,k)-1` rows, indexed by
+    /// `floor(i*max(k/q,1) - (j + 1 - k)*max(q/k,1))` (computed in f32 like PyTorch).
+    fn new(tables: [&Tensor; 3], q: Thw, k: Thw, d: usize) -> Self {
+        let gather = |table: &Tensor, qn: usize, kn: usize| {
+            let rows = 2 * qn.max(kn) - 1;
+            let tab = linear_rows(table.data(), table.shape()[0], d, rows);
+            let q_ratio = (kn as f32 / qn as f32).max(1.0);
+            let k_ratio = (qn as f32 / kn as f32).max(1.0);
+            let mut out = vec![0.0f32; qn * kn * d];
+            for i in 0..qn {
+                for j in 0..kn {
+                    let dist = i as f32 * q_ratio - (j as f32 + (1.0 - kn as f32)) * k_ratio;
+                    let r = dist as usize;
+                    out[(i * kn + j) * d..(i * kn + j + 1) * d].copy_from_slice(&tab[r * d..(r + 1) * d]);
+                }
+            }
+            out
+        };
+        Self { t: gather(tables[0], q[0], k[0]), h: gather(tables[1], q[1], k[1]), w: gather(tables[2], q[2], k[2]) }
+    }
+}
+
+pub struct PoolingAttention {
+    qkv: Linear,
+    project: Linear,
+    pool_q: Pool,
+    pool_k: Pool,
+    pool_v: Pool,
+    heads: usize,
+    head_dim: usize,
+    stride_q: [usize; 3],
+    stride_kv: [usize; 3],
+    rel: RelPos,
+}
+
+impl PoolingAttention {
+    /// `p` is `encoder.mvit.blocks.{i}.attn`; `thw` the input grid this block will see.
+    pub fn load(params: &Params, p: &str, cout: usize, heads: usize, stride_q: [usize; 3], stride_kv: [usize; 3], thw: Thw) -> Result<Self, WeightError> {
+        let head_dim = cout / heads;
+        let pool = |name: &str, stride: [usize; 3]| -> Result<Pool, WeightError> {
+            Ok(Pool {
+                conv: params.conv3d(&format!("{p}.{name}.pool"), false, stride, [1, 1, 1], head_dim)?,
+                norm: params.layer_norm(&format!("{p}.{name}.norm_act.0"), 1e-6)?,
+            })
+        };
+        let (q_thw, k_thw) = (pooled(thw, stride_q), pooled(thw, stride_kv));
+        let tables = [
+            params.tensor(&format!("{p}.rel_pos_t"))?,
+            params.tensor(&format!("{p}.rel_pos_h"))?,
+            params.tensor(&format!("{p}.rel_pos_w"))?,
+        ];
+        Ok(Self {
+            qkv: params.linear(&format!("{p}.qkv"), true)?,
+            project: params.linear(&format!("{p}.project.0"), true)?,
+            pool_q: pool("pool_q", stride_q)?,
+            pool_k: pool("pool_k", stride_kv)?,
+            pool_v: pool("pool_v", stride_kv)?,
+            heads,
+            head_dim,
+            stride_q,
+            stride_kv,
+            rel: RelPos::new([&tables[0], &tables[1], &tables[2]], q_thw, k_thw, head_dim),
+        })
+    }
+
+    /// `xn [1 + THW, C_in]` (normed) -> (`[1 + T'H'W', C_out]`, q grid).
+    pub fn forward(&self, xn: &[f32], thw: Thw) -> (Vec<f32>, Thw) {
+        let (heads, d) = (self.heads, self.head_dim);
+        let n = 1 + thw.iter().product::<usize>();
+        let cout = heads * d;
+        let qkv = self.qkv.forward(xn, n); // [n, 3 * heads * d]
+        // split into q, k, v as [heads, n, d]
+        let mut split = vec![vec![0.0f32; heads * n * d]; 3];
+        split.par_iter_mut().enumerate().for_each(|(s, dst)| {
+            for h in 0..heads {
+                for t in 0..n {
+                    let src = &qkv[t * 3 * cout + s * cout + h * d..][..d];
+                    dst[(h * n + t) * d..][..d].copy_from_slice(src);
+                }
+            }
+        });
+        let (q_thw, k_thw) = (pooled(thw, self.stride_q), pooled(thw, self.stride_kv));
+        let q = self.pool_q.forward(&split[0], heads, d, thw, q_thw);
+        let k = self.pool_k.forward(&split[1], heads, d, thw, k_thw);
+        let v = self.pool_v.forward(&split[2], heads, d, thw, k_thw);
+        drop(split);
+        let nq = 1 + q_thw.iter().product::<usize>();
+        let nk = 1 + k_thw.iter().product::<usize>();
+        let scale = 1.0 / (d as f32).sqrt();
+
+        // out [nq, heads * d]; tasks = (head, row block)
+        let blocks = nq.div_ceil(ROW_BLOCK);
+        let results: Vec<(usize, usize, Vec<f32>)> = (0..heads * blocks)
+            .into_par_iter()
+            .map(|task| {
+                let (h, b) = (task / blocks, task % blocks);
+                let r0 = b * ROW_BLOCK;
+                let rows = ROW_BLOCK.min(nq - r0);
+                let qh = &q[h * nq * d..(h + 1) * nq * d];
+                let kh = &k[h * nk * d..(h + 1) * nk * d];
+                let vh = &v[h * nk * d..(h + 1) * nk * d];
+                let qb: Vec<f32> = qh[r0 * d..(r0 + rows) * d].iter().map(|x| x * scale).collect();
+                let mut s = vec![0.0f32; rows * nk];
+                matmul_serial(MatRef::new(&qb, rows, d), MatRef::new(kh, nk, d).t(), &mut s, nk, false);
+                for i in 0..rows {
+                    let row = &mut s[i * nk..(i + 1) * nk];
+                    let qi = r0 + i;
+                    if qi > 0 {
+                        self.add_rel_pos(row, &qh[qi * d..(qi + 1) * d], qi - 1, q_thw, k_thw);
+                    }
+                    softmax_row(row);
+                }
+                let mut o = vec![0.0f32; rows * d];
+                matmul_serial(MatRef::new(&s, rows, nk), MatRef::new(vh, nk, d), &mut o, d, false);
+                // residual pooling: spatial query tokens add their (unscaled) q
+                for i in 0..rows {
+                    if r0 + i > 0 {
+                        o[i * d..(i + 1) * d].iter_mut().zip(&qh[(r0 + i) * d..(r0 + i + 1) * d]).for_each(|(a, b)| *a += b);
+                    }
+                }
+                (h, r0, o)
+            })
+            .collect();
+        let mut merged = vec![0.0f32; nq * cout];
+        for (h, r0, o) in results {
+            for (i, row) in o.chunks(d).enumerate() {
+                merged[(r0 + i) * cout + h * d..][..d].copy_from_slice(row);
+            }
+        }
+        (self.project.forward(&merged, nq), q_thw)
+    }
+
+    /// Adds `q·R_t[qt,kt] + q·R_h[qh,kh] + q·R_w[qw,kw]` to the spatial part of one logits row.
+    fn add_rel_pos(&self, row: &mut [f32], q: &[f32], qi: usize, q_thw: Thw, k_thw: Thw) {
+        let d = self.head_dim;
+        let (qt, qh, qw) = (qi / (q_thw[1] * q_thw[2]), (qi / q_thw[2]) % q_thw[1], qi % q_thw[2]);
+        let dot = |table: &[f32], i: usize, kn: usize| -> Vec<f32> {
+            (0..kn).map(|j| table[(i * kn + j) * d..(i * kn + j + 1) * d].iter().zip(q).map(|(a, b)| a * b).sum()).collect()
+        };
+        let rt = dot(&self.rel.t, qt, k_thw[0]);
+        let rh = dot(&self.rel.h, qh, k_thw[1]);
+        let rw = dot(&self.rel.w, qw, k_thw[2]);
+        let mut idx = 1;
+        for a in &rt {
+            for b in &rh {
+                let ab = a + b;
+                for c in &rw {
+                    row[idx] += ab + c;
+                    idx += 1;
+                }
+            }
+        }
+    }
+}

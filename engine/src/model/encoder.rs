@@ -1,0 +1,109 @@
+//! MViTv2 video encoder with the four stage taps (spec 3): patch embedding, class token, our own block
+//! loop, stage LayerNorms that stay in the residual path.
+
+use super::Trace;
+use super::attention::{Thw, pooled};
+use super::mvit_block::{BlockSetting, MultiscaleBlock};
+use super::params::Params;
+use crate::config::ModelConfig;
+use crate::ops::conv::Conv3d;
+use crate::ops::norm::LayerNorm;
+use crate::tensor::Tensor;
+use crate::weights::WeightError;
+
+/// torchvision mvit_v2_s block settings generalised to any widths/depths.
+pub fn block_settings(cfg: &ModelConfig) -> Vec<BlockSetting> {
+    let mut out = vec![];
+    for s in 0..4 {
+        let kv = 8 >> s;
+        for b in 0..cfg.stage_depths[s] {
+            let first = b == 0 && s > 0;
+            out.push(BlockSetting {
+                cin: if first { cfg.stage_dim(s - 1) } else { cfg.stage_dim(s) },
+                cout: cfg.stage_dim(s),
+                heads: cfg.stage_heads[s],
+                stride_q: if first { [1, 2, 2] } else { [1, 1, 1] },
+                stride_kv: [1, kv, kv],
+            });
+        }
+    }
+    out
+}
+
+pub struct VideoEncoder {
+    conv_proj: Conv3d,
+    class_token: Vec<f32>,
+    blocks: Vec<MultiscaleBlock>,
+    /// After the last block of each stage: stage_norms.0..2, then the pretrained final norm.
+    tap_norms: Vec<(usize, LayerNorm)>,
+}
+
+impl VideoEncoder {
+    pub fn load(params: &Params, cfg: &ModelConfig) -> Result<Self, WeightError> {
+        let mut thw: Thw = [cfg.clip_len / 2, cfg.height / 4, cfg.width / 4];
+        let mut blocks = vec![];
+        for (i, set) in block_settings(cfg).into_iter().enumerate() {
+            blocks.push(MultiscaleBlock::load(params, i, set, thw)?);
+            thw = pooled(thw, set.stride_q);
+        }
+        let eps = cfg.stage_norm_eps as f32;
+        let mut tap_norms = vec![];
+        let mut last = 0;
+        for s in 0..4 {
+            last += cfg.stage_depths[s];
+            let name = if s < 3 { format!("encoder.stage_norms.{s}") } else { "encoder.mvit.norm".to_string() };
+            tap_norms.push((last - 1, params.layer_norm(&name, if s < 3 { eps } else { 1e-6 })?));
+        }
+        Ok(Self {
+            conv_proj: params.conv3d("encoder.mvit.conv_proj", true, [2, 4, 4], [1, 3, 3], 1)?,
+            class_token: params.vec("encoder.mvit.pos_encoding.class_token")?,
+            blocks,
+            tap_norms,
+        })
+    }
+
+    /// `video [3, T, H, W]` -> four maps `[C_s, T/2, H/4/2^s, W/4/2^s]`.
+    pub fn forward(&self, video: &Tensor, mut trace: Option<&mut Trace>) -> Vec<Tensor> {
+        let e = self.conv_proj.forward(video); // [C0, T/2, H/4, W/4]
+        let [c0, t, h, w] = e.dims4();
+        let sp = t * h * w;
+        let mut x = vec![0.0f32; (1 + sp) * c0]; // tokens [1 + THW, C0], class token first
+        x[..c0].copy_from_slice(&self.class_token);
+        for n in 0..sp {
+            for c in 0..c0 {
+                x[(n + 1) * c0 + c] = e.data()[c * sp + n];
+            }
+        }
+        if let Some(tr) = trace.as_deref_mut() {
+            tr.insert("encoder/embed".into(), Tensor::from_vec(&[1, 1 + sp, c0], x.clone()));
+        }
+        let mut thw = [t, h, w];
+        let mut feats = vec![];
+        for (i, block) in self.blocks.iter().enumerate() {
+            let (y, new_thw) = block.forward(x, thw);
+            x = y;
+            thw = new_thw;
+            let n = 1 + thw.iter().product::<usize>();
+            let c = x.len() / n;
+            if let Some((_, norm)) = self.tap_norms.iter().find(|(b, _)| *b == i) {
+                norm.forward_rows(&mut x);
+                feats.push(tokens_to_volume(&x, c, thw));
+            } else if let Some(tr) = trace.as_deref_mut() {
+                tr.insert(format!("encoder/block{i}"), Tensor::from_vec(&[1, n, c], x.clone()));
+            }
+        }
+        feats
+    }
+}
+
+/// Spatial tokens `[1 + THW, C]` (class token dropped) -> `[C, T, H, W]`.
+fn tokens_to_volume(x: &[f32], c: usize, thw: Thw) -> Tensor {
+    let sp = thw.iter().product::<usize>();
+    let mut out = Tensor::zeros(&[c, thw[0], thw[1], thw[2]]);
+    for n in 0..sp {
+        for ch in 0..c {
+            out.data_mut()[ch * sp + n] = x[(n + 1) * c + ch];
+        }
+    }
+    out
+}

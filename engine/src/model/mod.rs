@@ -1,0 +1,220 @@
+//! The DTFSal model on the CPU backend: load once, predict many clips.
+//!
+//! ```no_run
+//! use dtfsal_engine::model::{Backend, Clip, Model};
+//! let model = Model::load("tiny-av.safetensors", Backend::Cpu).unwrap();
+//! # let clip: Clip = unimplemented!();
+//! let map = model.predict(&clip).unwrap(); // [H, W] in (0, 1)
+//! ```
+
+mod amfb;
+mod attention;
+mod decoder;
+mod dltfb;
+mod encoder;
+mod lteb;
+mod mvit_block;
+mod neck;
+mod params;
+mod temporal;
+mod tokens;
+mod vggish;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::config::ModelConfig;
+use crate::ops::act::sigmoid;
+use crate::ops::conv::Conv3d;
+use crate::tensor::Tensor;
+use crate::weights::{Part, WeightError, WeightFile, expected_tensors};
+
+pub use dltfb::{Axis, axial_shift};
+pub use encoder::block_settings;
+
+/// Named intermediate tensors (the parity names of `python/dtfsal`, batch dimension included).
+pub type Trace = BTreeMap<String, Tensor>;
+
+/// Where the model runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The portable CPU engine (gemm + rayon).
+    Cpu,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error(transparent)]
+    Weights(#[from] WeightError),
+    #[error("{tensor}: {reason}")]
+    Input { tensor: &'static str, reason: String },
+    #[error("cannot start {threads} worker threads: {reason}")]
+    Threads { threads: usize, reason: String },
+}
+
+/// One clip: normalised video `[3, T, H, W]` and, for the AV model, audio slices `[9, 1, 112, 192]`.
+#[derive(Clone, Debug)]
+pub struct Clip {
+    pub video: Tensor,
+    pub audio: Option<Tensor>,
+}
+
+/// A saliency map at the model's input resolution, values in (0, 1), row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SaliencyMap {
+    pub width: usize,
+    pub height: usize,
+    pub data: Vec<f32>,
+}
+
+struct AudioPath {
+    vggish: vggish::VggishTrunk,
+    te: temporal::TemporalEnhancement,
+    amfb: Vec<amfb::Amfb>,
+}
+
+pub struct Model {
+    cfg: ModelConfig,
+    encoder: encoder::VideoEncoder,
+    neck: neck::FeatureNeck,
+    lteb: Vec<lteb::Lteb>,
+    dltfb: dltfb::Dltfb,
+    audio: Option<AudioPath>,
+    decoders: Vec<decoder::Decoder>,
+    fuse: Conv3d,
+    pool: rayon::ThreadPool,
+}
+
+impl Model {
+    /// Loads a full-model weight file with all available cores.
+    pub fn load(path: impl AsRef<Path>, backend: Backend) -> Result<Self, ModelError> {
+        Self::load_with_threads(path, backend, 0)
+    }
+
+    /// As [`Model::load`], with `threads` worker threads (0: one per core).
+    pub fn load_with_threads(path: impl AsRef<Path>, backend: Backend, threads: usize) -> Result<Self, ModelError> {
+        let Backend::Cpu = backend;
+        let file = WeightFile::open(path)?;
+        if file.part() != Part::Model {
+            return Err(WeightError::BadMetadata {
+                path: file.path().to_path_buf(),
+                key: "part",
+                reason: format!("holds part `{}`, a full model is needed", file.part().as_str()),
+            }
+            .into());
+        }
+        file.check(&expected_tensors(file.config()))?;
+        let cfg = file.config().clone();
+        let p = params::Params::new(&file);
+        let audio = if cfg.variant.has_audio() {
+            Some(AudioPath {
+                vggish: vggish::VggishTrunk::load(&p)?,
+                te: temporal::TemporalEnhancement::load(&p, &cfg)?,
+                amfb: (0..4).map(|i| amfb::Amfb::load(&p, &cfg, i)).collect::<Result<_, _>>()?,
+            })
+        } else {
+            None
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("dtfsal-cpu-{i}"))
+            .build()
+            .map_err(|e| ModelError::Threads { threads, reason: e.to_string() })?;
+        Ok(Self {
+            encoder: encoder::VideoEncoder::load(&p, &cfg)?,
+            neck: neck::FeatureNeck::load(&p, &cfg)?,
+            lteb: (0..3).map(|i| lteb::Lteb::load(&p, i)).collect::<Result<_, _>>()?,
+            dltfb: dltfb::Dltfb::load(&p, cfg.neck_dim)?,
+            audio,
+            decoders: (0..4).map(|i| decoder::Decoder::load(&p, i)).collect::<Result<_, _>>()?,
+            fuse: p.conv3d("fuse", true, [1, 1, 1], [0, 1, 1], 1)?,
+            cfg,
+            pool,
+        })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    /// Worker threads this model computes with.
+    pub fn threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
+    /// Checks a clip's shapes against the config; errors name the tensor.
+    pub fn check_clip(&self, clip: &Clip) -> Result<(), ModelError> {
+        let c = &self.cfg;
+        let want = [3, c.clip_len, c.height, c.width];
+        if clip.video.shape() != want {
+            return Err(ModelError::Input { tensor: "input/video", reason: format!("expected shape {want:?}, got {:?}", clip.video.shape()) });
+        }
+        if c.variant.has_audio() {
+            let want = [c.audio_slices, 1, c.audio_height, c.audio_width];
+            match &clip.audio {
+                None => return Err(ModelError::Input { tensor: "input/audio", reason: "required by the audio-visual model, absent".into() }),
+                Some(a) if a.shape() != want => {
+                    return Err(ModelError::Input { tensor: "input/audio", reason: format!("expected shape {want:?}, got {:?}", a.shape()) });
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    pub fn predict(&self, clip: &Clip) -> Result<SaliencyMap, ModelError> {
+        self.check_clip(clip)?;
+        Ok(self.pool.install(|| self.forward(clip, None)))
+    }
+
+    /// [`Model::predict`], also recording every block-boundary tensor into `trace`.
+    pub fn predict_traced(&self, clip: &Clip, trace: &mut Trace) -> Result<SaliencyMap, ModelError> {
+        self.check_clip(clip)?;
+        Ok(self.pool.install(|| self.forward(clip, Some(trace))))
+    }
+
+    fn forward(&self, clip: &Clip, mut trace: Option<&mut Trace>) -> SaliencyMap {
+        let feats = self.encoder.forward(&clip.video, trace.as_deref_mut());
+        let mut record = |name: String, t: &Tensor| {
+            if let Some(tr) = trace.as_deref_mut() {
+                let mut shape = vec![1];
+                shape.extend_from_slice(t.shape());
+                tr.insert(name, t.clone().reshape(&shape));
+            }
+        };
+        for (i, f) in feats.iter().enumerate() {
+            record(format!("encoder/f{}", i + 1), f);
+        }
+        let neck = self.neck.forward(&feats);
+        drop(feats);
+        let mut levels: Vec<Tensor> = neck.iter().take(3).zip(&self.lteb).map(|(x, b)| b.forward(x)).collect();
+        levels.push(self.dltfb.forward(&neck[3]));
+        for i in 0..4 {
+            record(format!("neck/f{}", i + 1), &neck[i]);
+            record(format!("enhance/f{}", i + 1), &levels[i]);
+        }
+        drop(neck);
+        if let (Some(ap), Some(audio)) = (&self.audio, &clip.audio) {
+            let a0 = ap.vggish.forward(audio);
+            let a = ap.te.forward(&a0);
+            record("audio/vggish".into(), &a0);
+            record("audio/te".into(), &a);
+            levels = levels.iter().zip(&ap.amfb).map(|(x, m)| m.forward(x, &a)).collect();
+            for (i, l) in levels.iter().enumerate() {
+                record(format!("amfb/f{}", i + 1), l);
+            }
+        }
+        let maps: Vec<Tensor> = levels.iter().zip(&self.decoders).map(|(x, d)| d.forward(x)).collect();
+        let (h, w) = (self.cfg.height, self.cfg.width);
+        let mut cat = Vec::with_capacity(4 * h * w);
+        for (i, m) in maps.iter().enumerate() {
+            record(format!("decoder/s{}", i + 1), m);
+            cat.extend_from_slice(m.data());
+        }
+        let mut sal = self.fuse.forward(&Tensor::from_vec(&[4, 1, h, w], cat));
+        sigmoid(sal.data_mut());
+        let sal = sal.reshape(&[h, w]);
+        record("output/sal".into(), &sal);
+        SaliencyMap { width: w, height: h, data: sal.into_vec() }
+    }
+}

@@ -1,0 +1,93 @@
+//! One MViTv2 MultiscaleBlock (torchvision semantics, `proj_after_attn`, residual pooling).
+
+use super::attention::{PoolingAttention, Thw, pooled};
+use super::params::Params;
+use crate::ops::act::gelu;
+use crate::ops::linear::Linear;
+use crate::ops::norm::LayerNorm;
+use crate::ops::pool::max_pool3d;
+use crate::tensor::Tensor;
+use crate::weights::WeightError;
+
+/// One block's shape: torchvision mvit_v2_s generalised (see the python `block_settings`).
+#[derive(Clone, Copy, Debug)]
+pub struct BlockSetting {
+    pub cin: usize,
+    pub cout: usize,
+    pub heads: usize,
+    pub stride_q: [usize; 3],
+    pub stride_kv: [usize; 3],
+}
+
+pub struct MultiscaleBlock {
+    norm1: LayerNorm,
+    norm2: LayerNorm,
+    attn: PoolingAttention,
+    mlp1: Linear,
+    mlp2: Linear,
+    /// Projection of the normed input for the skip path when the width changes.
+    project: Option<Linear>,
+    set: BlockSetting,
+}
+
+impl MultiscaleBlock {
+    pub fn load(params: &Params, i: usize, set: BlockSetting, thw: Thw) -> Result<Self, WeightError> {
+        let p = format!("encoder.mvit.blocks.{i}");
+        Ok(Self {
+            norm1: params.layer_norm(&format!("{p}.norm1"), 1e-6)?,
+            norm2: params.layer_norm(&format!("{p}.norm2"), 1e-6)?,
+            attn: PoolingAttention::load(params, &format!("{p}.attn"), set.cout, set.heads, set.stride_q, set.stride_kv, thw)?,
+            mlp1: params.linear(&format!("{p}.mlp.0"), true)?,
+            mlp2: params.linear(&format!("{p}.mlp.3"), true)?,
+            project: if set.cin != set.cout { Some(params.linear(&format!("{p}.project"), true)?) } else { None },
+            set,
+        })
+    }
+
+    /// `x [1 + THW, C_in]` -> (`[1 + T'H'W', C_out]`, new grid).
+    pub fn forward(&self, x: Vec<f32>, thw: Thw) -> (Vec<f32>, Thw) {
+        let n = 1 + thw.iter().product::<usize>();
+        let xn = self.norm1.forward_rows_copy(&x);
+        let (attn, q_thw) = self.attn.forward(&xn, thw);
+        let skip = match &self.project {
+            Some(p) => p.forward(&xn, n),
+            None => x,
+        };
+        let mut x = if self.set.stride_q.iter().product::<usize>() > 1 {
+            pool_skip(&skip, self.set.cout, thw, self.set.stride_q)
+        } else {
+            skip
+        };
+        debug_assert_eq!(pooled(thw, self.set.stride_q), q_thw);
+        x.iter_mut().zip(&attn).for_each(|(a, b)| *a += b);
+        let nq = 1 + q_thw.iter().product::<usize>();
+        let mut h = self.mlp1.forward(&self.norm2.forward_rows_copy(&x), nq);
+        gelu(&mut h);
+        let m = self.mlp2.forward(&h, nq);
+        x.iter_mut().zip(&m).for_each(|(a, b)| *a += b);
+        (x, q_thw)
+    }
+}
+
+/// Skip-path max pooling, kernel `s+1` where the stride is > 1 (3x3 for (1,2,2)); class token untouched.
+fn pool_skip(x: &[f32], c: usize, thw: Thw, stride: [usize; 3]) -> Vec<f32> {
+    let sp = thw.iter().product::<usize>();
+    let mut vol = Tensor::zeros(&[c, thw[0], thw[1], thw[2]]);
+    for nidx in 0..sp {
+        for ch in 0..c {
+            vol.data_mut()[ch * sp + nidx] = x[(nidx + 1) * c + ch];
+        }
+    }
+    let k = stride.map(|s| if s > 1 { s + 1 } else { s });
+    let pad = k.map(|k| k / 2);
+    let pooled = max_pool3d(&vol, k, stride, pad);
+    let sp_out = pooled.numel() / c;
+    let mut out = vec![0.0f32; (1 + sp_out) * c];
+    out[..c].copy_from_slice(&x[..c]);
+    for nidx in 0..sp_out {
+        for ch in 0..c {
+            out[(nidx + 1) * c + ch] = pooled.data()[ch * sp_out + nidx];
+        }
+    }
+    out
+}

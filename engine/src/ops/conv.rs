@@ -1,0 +1,259 @@
+//! 3-d convolution (2-d convs run as `(1, k, k)` kernels over stacked slices): im2col + GEMM in column
+//! blocks that bound memory, a direct path for 1x1x1 and for depthwise kernels.
+
+use rayon::prelude::*;
+
+use super::gemm::{MatRef, matmul};
+use crate::tensor::Tensor;
+
+/// Column-buffer budget for one im2col block (floats): keeps peak memory flat on big layers.
+const COL_BUDGET: usize = 1 << 22;
+
+#[derive(Clone, Debug)]
+pub struct Conv3d {
+    /// `[C_out, C_in / groups, kt, kh, kw]`, row-major.
+    weight: Vec<f32>,
+    bias: Option<Vec<f32>>,
+    cout: usize,
+    cin_g: usize,
+    k: [usize; 3],
+    stride: [usize; 3],
+    pad: [usize; 3],
+    groups: usize,
+}
+
+impl Conv3d {
+    /// `weight` is `[C_out, C_in/groups, kt, kh, kw]`.
+    pub fn new(weight: Tensor, bias: Option<Vec<f32>>, stride: [usize; 3], pad: [usize; 3], groups: usize) -> Self {
+        let &[cout, cin_g, kt, kh, kw] = weight.shape() else {
+            panic!("conv3d weight must be 5-d, got {:?}", weight.shape());
+        };
+        if let Some(b) = &bias {
+            assert_eq!(b.len(), cout, "conv3d bias length");
+        }
+        assert_eq!(cout % groups, 0);
+        Self { weight: weight.into_vec(), bias, cout, cin_g, k: [kt, kh, kw], stride, pad, groups }
+    }
+
+    /// A 2-d conv `[C_out, C_in/groups, kh, kw]` applied to each slice of `[C, S, H, W]`.
+    pub fn new_2d(weight: Tensor, bias: Option<Vec<f32>>, stride: usize, pad: usize) -> Self {
+        let s = weight.shape().to_vec();
+        assert_eq!(s.len(), 4, "conv2d weight must be 4-d");
+        let w = weight.reshape(&[s[0], s[1], 1, s[2], s[3]]);
+        Self::new(w, bias, [1, stride, stride], [0, pad, pad], 1)
+    }
+
+    pub fn out_channels(&self) -> usize {
+        self.cout
+    }
+
+    /// Folds an eval-mode BatchNorm that follows this conv into its weights and bias.
+    pub fn fold_batch_norm(&mut self, gamma: &[f32], beta: &[f32], mean: &[f32], var: &[f32], eps: f32) {
+        let per_out = self.weight.len() / self.cout;
+        let mut bias = self.bias.take().unwrap_or_else(|| vec![0.0; self.cout]);
+        for o in 0..self.cout {
+            let s = gamma[o] / (var[o] + eps).sqrt();
+            self.weight[o * per_out..(o + 1) * per_out].iter_mut().for_each(|w| *w *= s);
+            bias[o] = (bias[o] - mean[o]) * s + beta[o];
+        }
+        self.bias = Some(bias);
+    }
+
+    fn out_dims(&self, t: usize, h: usize, w: usize) -> [usize; 3] {
+        let o = |i: usize, n: usize| (n + 2 * self.pad[i] - self.k[i]) / self.stride[i] + 1;
+        [o(0, t), o(1, h), o(2, w)]
+    }
+
+    /// `x [C_in, T, H, W] -> [C_out, T', H', W']`.
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let [cin, t, h, w] = x.dims4();
+        assert_eq!(cin, self.cin_g * self.groups, "conv3d: input has {cin} channels, weight expects {}", self.cin_g * self.groups);
+        let [to, ho, wo] = self.out_dims(t, h, w);
+        let mut out = Tensor::zeros(&[self.cout, to, ho, wo]);
+        if self.groups == 1 {
+            self.forward_dense(x.data(), [cin, t, h, w], out.data_mut(), [to, ho, wo]);
+        } else if self.cin_g == 1 && self.groups == self.cout {
+            self.forward_depthwise(x.data(), [cin, t, h, w], out.data_mut(), [to, ho, wo]);
+        } else {
+            unimplemented!("grouped conv3d other than depthwise");
+        }
+        if let Some(b) = &self.bias {
+            let n = to * ho * wo;
+            out.data_mut().par_chunks_mut(n).zip(b.par_iter()).for_each(|(c, &bv)| c.iter_mut().for_each(|v| *v += bv));
+        }
+        out
+    }
+
+    fn forward_dense(&self, x: &[f32], [cin, t, h, w]: [usize; 4], out: &mut [f32], [to, ho, wo]: [usize; 3]) {
+        let n = to * ho * wo;
+        let kvol = self.k[0] * self.k[1] * self.k[2];
+        let kk = cin * kvol;
+        let wmat = MatRef::new(&self.weight, self.cout, kk);
+        if kvol == 1 && self.stride == [1, 1, 1] && self.pad == [0, 0, 0] {
+            matmul(wmat, MatRef::new(x, cin, n), out, n, false);
+            return;
+        }
+        let block = (COL_BUDGET / kk).clamp(64, n.max(64)).min(n);
+        let mut col = vec![0.0f32; kk * block];
+        let mut p0 = 0;
+        while p0 < n {
+            let nb = block.min(n - p0);
+            let col = &mut col[..kk * nb];
+            self.im2col(x, [t, h, w], [to, ho, wo], p0, nb, col);
+            matmul(wmat, MatRef::new(col, kk, nb), &mut out[p0..], n, false);
+            p0 += nb;
+        }
+    }
+
+    /// Fills `col [C_in*kt*kh*kw, nb]` for output positions `p0 .. p0+nb` (zero padding).
+    fn im2col(&self, x: &[f32], [t, h, w]: [usize; 3], [_to, ho, wo]: [usize; 3], p0: usize, nb: usize, col: &mut [f32]) {
+        let [kt, kh, kw] = self.k;
+        let [st, sh, sw] = self.stride;
+        let [pt, ph, pw] = self.pad;
+        col.par_chunks_mut(nb).enumerate().for_each(|(row, dst)| {
+            let dx = row % kw;
+            let dy = (row / kw) % kh;
+            let dz = (row / (kw * kh)) % kt;
+            let ci = row / (kw * kh * kt);
+            let src = &x[ci * t * h * w..(ci + 1) * t * h * w];
+            let (mut ox, mut oy, mut oz) = {
+                let p = p0;
+                (p % wo, (p / wo) % ho, p / (wo * ho))
+            };
+            for d in dst.iter_mut() {
+                let iz = (oz * st + dz) as isize - pt as isize;
+                let iy = (oy * sh + dy) as isize - ph as isize;
+                let ix = (ox * sw + dx) as isize - pw as isize;
+                *d = if iz >= 0 && iy >= 0 && ix >= 0 && (iz as usize) < t && (iy as usize) < h && (ix as usize) < w {
+                    src[(iz as usize * h + iy as usize) * w + ix as usize]
+                } else {
+                    0.0
+                };
+                ox += 1;
+                if ox == wo {
+                    ox = 0;
+                    oy += 1;
+                    if oy == ho {
+                        oy = 0;
+                        oz += 1;
+                    }
+                }
+            }
+        });
+    }
+
+    fn forward_depthwise(&self, x: &[f32], [_c, t, h, w]: [usize; 4], out: &mut [f32], [to, ho, wo]: [usize; 3]) {
+        let [kt, kh, kw] = self.k;
+        let [st, sh, sw] = self.stride;
+        let [pt, ph, pw] = self.pad;
+        let kvol = kt * kh * kw;
+        out.par_chunks_mut(to * ho * wo).enumerate().for_each(|(c, dst)| {
+            let src = &x[c * t * h * w..(c + 1) * t * h * w];
+            let wk = &self.weight[c * kvol..(c + 1) * kvol];
+            for oz in 0..to {
+                for oy in 0..ho {
+                    for ox in 0..wo {
+                        let mut acc = 0.0f32;
+                        for dz in 0..kt {
+                            let iz = (oz * st + dz) as isize - pt as isize;
+                            if iz < 0 || iz as usize >= t {
+                                continue;
+                            }
+                            for dy in 0..kh {
+                                let iy = (oy * sh + dy) as isize - ph as isize;
+                                if iy < 0 || iy as usize >= h {
+                                    continue;
+                                }
+                                let rowb = (iz as usize * h + iy as usize) * w;
+                                let wb = (dz * kh + dy) * kw;
+                                for dx in 0..kw {
+                                    let ix = (ox * sw + dx) as isize - pw as isize;
+                                    if ix >= 0 && (ix as usize) < w {
+                                        acc += src[rowb + ix as usize] * wk[wb + dx];
+                                    }
+                                }
+                            }
+                        }
+                        dst[(oz * ho + oy) * wo + ox] = acc;
+                    }
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Direct (definition) convolution for checking the fast paths.
+    fn naive(x: &Tensor, wt: &Tensor, stride: [usize; 3], pad: [usize; 3], groups: usize) -> Tensor {
+        let [_cin, t, h, w] = x.dims4();
+        let s = wt.shape();
+        let (cout, cig, k) = (s[0], s[1], [s[2], s[3], s[4]]);
+        let o = |i: usize, n: usize| (n + 2 * pad[i] - k[i]) / stride[i] + 1;
+        let (to, ho, wo) = (o(0, t), o(1, h), o(2, w));
+        let mut out = Tensor::zeros(&[cout, to, ho, wo]);
+        let cog = cout / groups;
+        for co in 0..cout {
+            let g = co / cog;
+            for z in 0..to {
+                for y in 0..ho {
+                    for xx in 0..wo {
+                        let mut acc = 0.0;
+                        for ci in 0..cig {
+                            for a in 0..k[0] {
+                                for b in 0..k[1] {
+                                    for c in 0..k[2] {
+                                        let iz = (z * stride[0] + a) as isize - pad[0] as isize;
+                                        let iy = (y * stride[1] + b) as isize - pad[1] as isize;
+                                        let ix = (xx * stride[2] + c) as isize - pad[2] as isize;
+                                        if iz < 0 || iy < 0 || ix < 0 || iz as usize >= t || iy as usize >= h || ix as usize >= w {
+                                            continue;
+                                        }
+                                        let xi = (((g * cig + ci) * t + iz as usize) * h + iy as usize) * w + ix as usize;
+                                        let wi = (((co * cig + ci) * k[0] + a) * k[1] + b) * k[2] + c;
+                                        acc += x.data()[xi] * wt.data()[wi];
+                                    }
+                                }
+                            }
+                        }
+                        out.data_mut()[((co * to + z) * ho + y) * wo + xx] = acc;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn filled(shape: &[usize], seed: f32) -> Tensor {
+        let n = shape.iter().product();
+        Tensor::from_vec(shape, (0..n).map(|i| ((i as f32 + seed) * 0.7311).sin()).collect())
+    }
+
+    #[test]
+    fn dense_strided_padded_matches_definition() {
+        let x = filled(&[3, 5, 9, 11], 0.0);
+        let wt = filled(&[4, 3, 3, 7, 7], 1.0);
+        let conv = Conv3d::new(wt.clone(), None, [2, 4, 4], [1, 3, 3], 1);
+        let got = conv.forward(&x);
+        let want = naive(&x, &wt, [2, 4, 4], [1, 3, 3], 1);
+        assert_eq!(got.shape(), want.shape());
+        for (a, b) in got.data().iter().zip(want.data()) {
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn depthwise_and_pointwise_match_definition() {
+        let x = filled(&[6, 4, 7, 5], 2.0);
+        let dw = filled(&[6, 1, 3, 3, 3], 3.0);
+        let got = Conv3d::new(dw.clone(), None, [1, 2, 2], [1, 1, 1], 6).forward(&x);
+        let want = naive(&x, &dw, [1, 2, 2], [1, 1, 1], 6);
+        got.data().iter().zip(want.data()).for_each(|(a, b)| assert!((a - b).abs() < 1e-5));
+        let pw = filled(&[5, 6, 1, 1, 1], 4.0);
+        let got = Conv3d::new(pw.clone(), Some(vec![0.5; 5]), [1, 1, 1], [0, 0, 0], 1).forward(&x);
+        let want = naive(&x, &pw, [1, 1, 1], [0, 0, 0], 1);
+        got.data().iter().zip(want.data()).for_each(|(a, b)| assert!((a - (b + 0.5)).abs() < 1e-5));
+    }
+}

@@ -1,0 +1,32 @@
+//! Fully connected layer on token matrices `[N, C_in] -> [N, C_out]`.
+
+use rayon::prelude::*;
+
+use super::gemm::{MatRef, matmul};
+
+#[derive(Clone, Debug)]
+pub struct Linear {
+    /// `[C_out, C_in]` (PyTorch layout)
+    weight: Vec<f32>,
+    bias: Option<Vec<f32>>,
+    pub cin: usize,
+    pub cout: usize,
+}
+
+impl Linear {
+    pub fn new(weight: Vec<f32>, bias: Option<Vec<f32>>, cout: usize, cin: usize) -> Self {
+        assert_eq!(weight.len(), cout * cin, "linear weight size");
+        Self { weight, bias, cin, cout }
+    }
+
+    /// `x [n, C_in] -> [n, C_out]`.
+    pub fn forward(&self, x: &[f32], n: usize) -> Vec<f32> {
+        assert_eq!(x.len(), n * self.cin, "linear: input size");
+        let mut out = vec![0.0f32; n * self.cout];
+        matmul(MatRef::new(x, n, self.cin), MatRef::new(&self.weight, self.cout, self.cin).t(), &mut out, self.cout, false);
+        if let Some(b) = &self.bias {
+            out.par_chunks_mut(self.cout).for_each(|row| row.iter_mut().zip(b).for_each(|(v, bv)| *v += bv));
+        }
+        out
+    }
+}
