@@ -358,9 +358,14 @@ fn late_and_overlapping_chunks_are_dropped() {
     fe.push(None, &[]);
     fe.push(Some(u64::MAX), &[0.5; 10]);
     fe.push(Some(0), &[0.5; 10]);
+    fe.push_at(Some(i64::MIN), &[0.5; 10]);
+    fe.push_at(Some(i64::MAX), &[0.5; 10]);
     let mut got = vec![0.0; CLIP_AUDIO_LEN];
-    fe.clip_audio_into(i64::MAX / 1_000, &mut got);
-    fe.clip_audio_into(i64::MIN / 1_000, &mut got);
+    fe.clip_audio_into(i64::MAX, &mut got);
+    fe.clip_audio_into(i64::MIN, &mut got);
+    assert!(!fe.window_complete(i64::MAX) && fe.window_complete(i64::MIN));
+    let _ = clip_audio_from_wave(&wave, i64::MAX);
+    let _ = clip_audio_from_wave(&wave, i64::MIN);
     fe.reset();
     assert_eq!(fe.head_sample(), None);
 }

@@ -171,8 +171,11 @@ impl LogMelFrontend {
         self.push_at(pts_ns.map(sample_index_ns), samples)
     }
 
-    /// [`push`](Self::push) with the start given as an absolute sample index.
+    /// [`push`](Self::push) with the start given as an absolute sample index (clamped to
+    /// ±2^60, some 2 million years of audio, so that index arithmetic cannot overflow).
     pub fn push_at(&mut self, start: Option<i64>, samples: &[f32]) -> PushOutcome {
+        const LIMIT: i64 = 1 << 60;
+        let start = start.map(|s| s.clamp(-LIMIT, LIMIT));
         let mut outcome = PushOutcome::default();
         let Some(head) = self.samples.head() else {
             let origin = start.unwrap_or(0);
@@ -263,7 +266,7 @@ impl LogMelFrontend {
         } else {
             // k >= mels.end(): some samples have not arrived; they read as zeros.
             self.samples
-                .read(k * STFT_HOP as i64, &mut self.frame_samples);
+                .read(k.saturating_mul(STFT_HOP as i64), &mut self.frame_samples);
             self.analyzer.frame(&self.frame_samples, out);
             coverage.pending_frames += 1;
         }
@@ -274,15 +277,18 @@ impl LogMelFrontend {
         assert_eq!(out.len() % NUM_BANDS, 0);
         let mut coverage = WindowCoverage::default();
         for (i, row) in out.chunks_exact_mut(NUM_BANDS).enumerate() {
-            self.frame_into(start_frame + i as i64, row, &mut coverage);
+            self.frame_into(start_frame.saturating_add(i as i64), row, &mut coverage);
         }
         coverage
     }
 
     /// Whether every sample of the window starting at `start_frame` has arrived.
     pub fn window_complete(&self, start_frame: i64) -> bool {
-        self.head_sample()
-            .is_some_and(|h| h >= start_frame * STFT_HOP as i64 + WINDOW_SAMPLES as i64)
+        self.head_sample().is_some_and(|h| {
+            h >= start_frame
+                .saturating_mul(STFT_HOP as i64)
+                .saturating_add(WINDOW_SAMPLES as i64)
+        })
     }
 
     /// The model input of the window starting at `start_frame`: `out [9, 1, 112, 192]`.
@@ -305,10 +311,12 @@ impl LogMelFrontend {
 
 /// The zero-filled window `[25600]` of a whole waveform `wave [N]` starting at frame `start_frame`.
 pub fn window_samples(wave: &[f32], start_frame: i64) -> Vec<f32> {
-    let start = start_frame * STFT_HOP as i64;
+    let start = start_frame.saturating_mul(STFT_HOP as i64);
     let mut out = vec![0.0; WINDOW_SAMPLES];
     let lo = start.max(0);
-    let hi = (start + WINDOW_SAMPLES as i64).min(wave.len() as i64);
+    let hi = start
+        .saturating_add(WINDOW_SAMPLES as i64)
+        .min(wave.len() as i64);
     if hi > lo {
         out[(lo - start) as usize..(hi - start) as usize]
             .copy_from_slice(&wave[lo as usize..hi as usize]);

@@ -124,7 +124,7 @@ impl SampleRing {
         let Some(origin) = self.origin else {
             return false;
         };
-        let end = start + out.len() as i64;
+        let end = start.saturating_add(out.len() as i64);
         let held_lo = origin.max(self.head - self.buf.len() as i64);
         let lo = start.max(held_lo);
         let hi = end.min(self.head);

@@ -79,8 +79,13 @@ impl VideoEncoder {
         }
         let mut thw = [t, h, w];
         let mut feats = vec![];
+        let profile = std::env::var_os("DTFSAL_PROFILE").is_some();
         for (i, block) in self.blocks.iter().enumerate() {
+            let t0 = std::time::Instant::now();
             let (y, new_thw) = block.forward(x, thw);
+            if profile {
+                eprintln!("profile:   block{i:<3} {:8.1} ms", t0.elapsed().as_secs_f64() * 1e3);
+            }
             x = y;
             thw = new_thw;
             let n = 1 + thw.iter().product::<usize>();

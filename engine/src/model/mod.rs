@@ -174,7 +174,9 @@ impl Model {
     }
 
     fn forward(&self, clip: &Clip, mut trace: Option<&mut Trace>) -> SaliencyMap {
+        let mut watch = Stopwatch::from_env();
         let feats = self.encoder.forward(&clip.video, trace.as_deref_mut());
+        watch.lap("encoder");
         let mut record = |name: String, t: &Tensor| {
             if let Some(tr) = trace.as_deref_mut() {
                 let mut shape = vec![1];
@@ -187,8 +189,10 @@ impl Model {
         }
         let neck = self.neck.forward(&feats);
         drop(feats);
+        watch.lap("neck");
         let mut levels: Vec<Tensor> = neck.iter().take(3).zip(&self.lteb).map(|(x, b)| b.forward(x)).collect();
         levels.push(self.dltfb.forward(&neck[3]));
+        watch.lap("lteb+dltfb");
         for i in 0..4 {
             record(format!("neck/f{}", i + 1), &neck[i]);
             record(format!("enhance/f{}", i + 1), &levels[i]);
@@ -197,14 +201,17 @@ impl Model {
         if let (Some(ap), Some(audio)) = (&self.audio, &clip.audio) {
             let a0 = ap.vggish.forward(audio);
             let a = ap.te.forward(&a0);
+            watch.lap("audio");
             record("audio/vggish".into(), &a0);
             record("audio/te".into(), &a);
             levels = levels.iter().zip(&ap.amfb).map(|(x, m)| m.forward(x, &a)).collect();
+            watch.lap("amfb");
             for (i, l) in levels.iter().enumerate() {
                 record(format!("amfb/f{}", i + 1), l);
             }
         }
         let maps: Vec<Tensor> = levels.iter().zip(&self.decoders).map(|(x, d)| d.forward(x)).collect();
+        watch.lap("decoders");
         let (h, w) = (self.cfg.height, self.cfg.width);
         let mut cat = Vec::with_capacity(4 * h * w);
         for (i, m) in maps.iter().enumerate() {
@@ -216,5 +223,21 @@ impl Model {
         let sal = sal.reshape(&[h, w]);
         record("output/sal".into(), &sal);
         SaliencyMap { width: w, height: h, data: sal.into_vec() }
+    }
+}
+
+/// Per-stage wall times on stderr when `DTFSAL_PROFILE` is set (for profiling, off by default).
+struct Stopwatch(Option<std::time::Instant>);
+
+impl Stopwatch {
+    fn from_env() -> Self {
+        Self(std::env::var_os("DTFSAL_PROFILE").map(|_| std::time::Instant::now()))
+    }
+
+    fn lap(&mut self, stage: &str) {
+        if let Some(t) = self.0.as_mut() {
+            eprintln!("profile: {stage:<12} {:8.1} ms", t.elapsed().as_secs_f64() * 1e3);
+            *t = std::time::Instant::now();
+        }
     }
 }

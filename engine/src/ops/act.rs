@@ -2,6 +2,8 @@
 
 use rayon::prelude::*;
 
+use super::simd;
+
 const PAR_CHUNK: usize = 1 << 14;
 
 pub fn relu(x: &mut [f32]) {
@@ -13,27 +15,17 @@ pub fn sigmoid_scalar(v: f32) -> f32 {
 }
 
 pub fn sigmoid(x: &mut [f32]) {
-    x.par_chunks_mut(PAR_CHUNK).for_each(|c| c.iter_mut().for_each(|v| *v = sigmoid_scalar(*v)));
+    x.par_chunks_mut(PAR_CHUNK).for_each(simd::sigmoid_inplace);
 }
 
-/// Exact GELU, `x/2 * (1 + erf(x/sqrt 2))` (PyTorch's default, not the tanh form).
+/// Exact GELU, `x/2 * (1 + erf(x/sqrt 2))` (PyTorch's default, not the tanh form), vectorised.
 pub fn gelu(x: &mut [f32]) {
-    x.par_chunks_mut(PAR_CHUNK).for_each(|c| {
-        c.iter_mut().for_each(|v| *v = 0.5 * *v * (1.0 + libm::erff(*v * std::f32::consts::FRAC_1_SQRT_2)))
-    });
+    x.par_chunks_mut(PAR_CHUNK).for_each(simd::gelu_inplace);
 }
 
-/// In-place softmax of one row. The normaliser is summed in f64: rows run to thousands of keys and a
-/// plain f32 running sum drifts well past PyTorch's vectorised one.
+/// In-place softmax of one row (vectorised; partial sums per lane, total in f64).
 pub fn softmax_row(row: &mut [f32]) {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0f64;
-    for v in row.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v as f64;
-    }
-    let inv = (1.0 / sum) as f32;
-    row.iter_mut().for_each(|v| *v *= inv);
+    simd::softmax_inplace(row);
 }
 
 /// Mean of a slice, accumulated in f64.

@@ -8,3 +8,4 @@ pub mod linear;
 pub mod norm;
 pub mod pool;
 pub mod resize;
+pub mod simd;
