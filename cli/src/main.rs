@@ -12,6 +12,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Benchmark the CPU engine against PyTorch (same weights, clip and threads): ms/clip, peak RSS.
+    Bench(cmd::bench::Args),
     /// Run one forward pass on `input/video` (+ `input/audio`) from a tensor file.
     Forward(cmd::forward::Args),
     /// Print the model config and tensor summary of a weight file.
@@ -23,6 +25,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Bench(a) => cmd::bench::run(a),
         Command::Forward(a) => cmd::forward::run(a),
         Command::Info(a) => cmd::info::run(a),
         Command::Mel(a) => cmd::mel::run(a),

@@ -66,3 +66,42 @@ impl fmt::Debug for Tensor {
         write!(f, "Tensor{:?}", self.shape)
     }
 }
+
+/// `dst [cols, rows] = src [rows, cols]ᵀ`, in cache-sized tiles, parallel over output row bands.
+pub fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    use rayon::prelude::*;
+    const TILE: usize = 32;
+    assert!(src.len() >= rows * cols && dst.len() >= rows * cols, "transpose: buffer too small");
+    dst[..rows * cols].par_chunks_mut(TILE * rows).enumerate().for_each(|(band, out)| {
+        let c0 = band * TILE;
+        let nc = out.len() / rows;
+        for r0 in (0..rows).step_by(TILE) {
+            let nr = TILE.min(rows - r0);
+            for c in 0..nc {
+                let o = &mut out[c * rows + r0..c * rows + r0 + nr];
+                for (i, v) in o.iter_mut().enumerate() {
+                    *v = src[(r0 + i) * cols + c0 + c];
+                }
+            }
+        }
+    });
+}
+
+/// `src [rows, cols]ᵀ` as a new `[cols, rows]` buffer.
+pub fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; rows * cols];
+    transpose_into(src, rows, cols, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn transpose_round_trips_odd_sizes() {
+        let (r, c) = (67, 45);
+        let x: Vec<f32> = (0..r * c).map(|i| i as f32).collect();
+        let t = super::transpose(&x, r, c);
+        assert_eq!(t[3 * r + 5], x[5 * c + 3]);
+        assert_eq!(super::transpose(&t, c, r), x);
+    }
+}

@@ -1,4 +1,5 @@
 //! One module per subcommand.
+pub mod bench;
 pub mod forward;
 pub mod info;
 pub mod mel;

@@ -11,7 +11,7 @@ use crate::ops::gemm::{MatRef, matmul_serial};
 use crate::ops::linear::Linear;
 use crate::ops::norm::LayerNorm;
 use crate::ops::resize::linear_rows;
-use crate::tensor::Tensor;
+use crate::tensor::{Tensor, transpose, transpose_into};
 use crate::weights::WeightError;
 
 /// Query rows per attention block.
@@ -37,22 +37,11 @@ impl Pool {
         let mut out = vec![0.0f32; heads * n_out * d];
         out.par_chunks_mut(n_out * d).enumerate().for_each(|(h, dst)| {
             let src = &x[h * n_in * d..(h + 1) * n_in * d];
-            // tokens [N, d] -> channels-first [d, T, H, W]
-            let mut vol = Tensor::zeros(&[d, thw[0], thw[1], thw[2]]);
-            let sp = n_in - 1;
-            for n in 0..sp {
-                for c in 0..d {
-                    vol.data_mut()[c * sp + n] = src[(n + 1) * d + c];
-                }
-            }
+            // spatial tokens [N, d] -> channels-first [d, T, H, W] -> pooled -> tokens again
+            let vol = Tensor::from_vec(&[d, thw[0], thw[1], thw[2]], transpose(&src[d..], n_in - 1, d));
             let pooled = self.conv.forward(&vol);
-            let sp_out = n_out - 1;
             dst[..d].copy_from_slice(&src[..d]);
-            for n in 0..sp_out {
-                for c in 0..d {
-                    dst[(n + 1) * d + c] = pooled.data()[c * sp_out + n];
-                }
-            }
+            transpose_into(pooled.data(), d, n_out - 1, &mut dst[d..]);
             self.norm.forward_rows(dst);
         });
         out

@@ -8,7 +8,7 @@ use super::params::Params;
 use crate::config::ModelConfig;
 use crate::ops::conv::Conv3d;
 use crate::ops::norm::LayerNorm;
-use crate::tensor::Tensor;
+use crate::tensor::{Tensor, transpose, transpose_into};
 use crate::weights::WeightError;
 
 /// torchvision mvit_v2_s block settings generalised to any widths/depths.
@@ -69,11 +69,7 @@ impl VideoEncoder {
         let sp = t * h * w;
         let mut x = vec![0.0f32; (1 + sp) * c0]; // tokens [1 + THW, C0], class token first
         x[..c0].copy_from_slice(&self.class_token);
-        for n in 0..sp {
-            for c in 0..c0 {
-                x[(n + 1) * c0 + c] = e.data()[c * sp + n];
-            }
-        }
+        transpose_into(e.data(), c0, sp, &mut x[c0..]);
         if let Some(tr) = trace.as_deref_mut() {
             tr.insert("encoder/embed".into(), Tensor::from_vec(&[1, 1 + sp, c0], x.clone()));
         }
@@ -104,11 +100,5 @@ impl VideoEncoder {
 /// Spatial tokens `[1 + THW, C]` (class token dropped) -> `[C, T, H, W]`.
 fn tokens_to_volume(x: &[f32], c: usize, thw: Thw) -> Tensor {
     let sp = thw.iter().product::<usize>();
-    let mut out = Tensor::zeros(&[c, thw[0], thw[1], thw[2]]);
-    for n in 0..sp {
-        for ch in 0..c {
-            out.data_mut()[ch * sp + n] = x[(n + 1) * c + ch];
-        }
-    }
-    out
+    Tensor::from_vec(&[c, thw[0], thw[1], thw[2]], transpose(&x[c..], sp, c))
 }

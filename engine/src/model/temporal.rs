@@ -9,7 +9,7 @@ use crate::ops::act::{gelu, softmax_rows};
 use crate::ops::gemm::{MatRef, matmul};
 use crate::ops::linear::Linear;
 use crate::ops::norm::LayerNorm;
-use crate::tensor::Tensor;
+use crate::tensor::{Tensor, transpose};
 use crate::weights::WeightError;
 
 pub struct TemporalEnhancement {
@@ -98,15 +98,4 @@ impl TemporalEnhancement {
         self.norm.forward_rows(&mut x);
         Tensor::from_vec(&[c, s, h, w], transpose(&x, n, c))
     }
-}
-
-/// `[r, c]` -> `[c, r]`.
-pub fn transpose(x: &[f32], r: usize, c: usize) -> Vec<f32> {
-    let mut out = vec![0.0f32; r * c];
-    for i in 0..r {
-        for j in 0..c {
-            out[j * r + i] = x[i * c + j];
-        }
-    }
-    out
 }

@@ -105,7 +105,8 @@ impl Conv3d {
         }
     }
 
-    /// Fills `col [C_in*kt*kh*kw, nb]` for output positions `p0 .. p0+nb` (zero padding).
+    /// Fills `col [C_in*kt*kh*kw, nb]` for output positions `p0 .. p0+nb` (zero padding), one output row
+    /// segment at a time so the inner loop is a copy.
     fn im2col(&self, x: &[f32], [t, h, w]: [usize; 3], [_to, ho, wo]: [usize; 3], p0: usize, nb: usize, col: &mut [f32]) {
         let [kt, kh, kw] = self.k;
         let [st, sh, sw] = self.stride;
@@ -116,28 +117,26 @@ impl Conv3d {
             let dz = (row / (kw * kh)) % kt;
             let ci = row / (kw * kh * kt);
             let src = &x[ci * t * h * w..(ci + 1) * t * h * w];
-            let (mut ox, mut oy, mut oz) = {
-                let p = p0;
-                (p % wo, (p / wo) % ho, p / (wo * ho))
-            };
-            for d in dst.iter_mut() {
+            let (lo, hi) = valid_range(wo, w, sw, dx, pw);
+            let mut p = p0;
+            while p < p0 + nb {
+                let ox0 = p % wo;
+                let oy = (p / wo) % ho;
+                let oz = p / (wo * ho);
+                let seg = (wo - ox0).min(p0 + nb - p);
+                let out = &mut dst[p - p0..p - p0 + seg];
                 let iz = (oz * st + dz) as isize - pt as isize;
                 let iy = (oy * sh + dy) as isize - ph as isize;
-                let ix = (ox * sw + dx) as isize - pw as isize;
-                *d = if iz >= 0 && iy >= 0 && ix >= 0 && (iz as usize) < t && (iy as usize) < h && (ix as usize) < w {
-                    src[(iz as usize * h + iy as usize) * w + ix as usize]
+                if iz < 0 || iy < 0 || iz as usize >= t || iy as usize >= h {
+                    out.fill(0.0);
                 } else {
-                    0.0
-                };
-                ox += 1;
-                if ox == wo {
-                    ox = 0;
-                    oy += 1;
-                    if oy == ho {
-                        oy = 0;
-                        oz += 1;
+                    let in_row = &src[(iz as usize * h + iy as usize) * w..][..w];
+                    for (j, o) in out.iter_mut().enumerate() {
+                        let ox = ox0 + j;
+                        *o = if ox >= lo && ox < hi { in_row[ox * sw + dx - pw] } else { 0.0 };
                     }
                 }
+                p += seg;
             }
         });
     }
@@ -151,35 +150,48 @@ impl Conv3d {
             let src = &x[c * t * h * w..(c + 1) * t * h * w];
             let wk = &self.weight[c * kvol..(c + 1) * kvol];
             for oz in 0..to {
-                for oy in 0..ho {
-                    for ox in 0..wo {
-                        let mut acc = 0.0f32;
-                        for dz in 0..kt {
-                            let iz = (oz * st + dz) as isize - pt as isize;
-                            if iz < 0 || iz as usize >= t {
+                for dz in 0..kt {
+                    let iz = (oz * st + dz) as isize - pt as isize;
+                    if iz < 0 || iz as usize >= t {
+                        continue;
+                    }
+                    for oy in 0..ho {
+                        for dy in 0..kh {
+                            let iy = (oy * sh + dy) as isize - ph as isize;
+                            if iy < 0 || iy as usize >= h {
                                 continue;
                             }
-                            for dy in 0..kh {
-                                let iy = (oy * sh + dy) as isize - ph as isize;
-                                if iy < 0 || iy as usize >= h {
+                            let in_row = &src[(iz as usize * h + iy as usize) * w..][..w];
+                            let out_row = &mut dst[(oz * ho + oy) * wo..][..wo];
+                            for dx in 0..kw {
+                                let wv = wk[(dz * kh + dy) * kw + dx];
+                                let (lo, hi) = valid_range(wo, w, sw, dx, pw);
+                                if lo >= hi {
                                     continue;
                                 }
-                                let rowb = (iz as usize * h + iy as usize) * w;
-                                let wb = (dz * kh + dy) * kw;
-                                for dx in 0..kw {
-                                    let ix = (ox * sw + dx) as isize - pw as isize;
-                                    if ix >= 0 && (ix as usize) < w {
-                                        acc += src[rowb + ix as usize] * wk[wb + dx];
+                                if sw == 1 {
+                                    let start = lo + dx - pw;
+                                    let inp = &in_row[start..start + (hi - lo)];
+                                    out_row[lo..hi].iter_mut().zip(inp).for_each(|(o, i)| *o += wv * i);
+                                } else {
+                                    for ox in lo..hi {
+                                        out_row[ox] += wv * in_row[ox * sw + dx - pw];
                                     }
                                 }
                             }
                         }
-                        dst[(oz * ho + oy) * wo + ox] = acc;
                     }
                 }
             }
         });
     }
+}
+
+/// Output columns `lo..hi` whose input column `ox*stride + tap - pad` lies inside `0..w`.
+fn valid_range(wo: usize, w: usize, stride: usize, tap: usize, pad: usize) -> (usize, usize) {
+    let lo = if pad > tap { (pad - tap).div_ceil(stride) } else { 0 };
+    let hi = if w + pad > tap { ((w + pad - tap - 1) / stride + 1).min(wo) } else { 0 };
+    (lo.min(hi), hi)
 }
 
 #[cfg(test)]
@@ -235,12 +247,13 @@ mod tests {
     fn dense_strided_padded_matches_definition() {
         let x = filled(&[3, 5, 9, 11], 0.0);
         let wt = filled(&[4, 3, 3, 7, 7], 1.0);
-        let conv = Conv3d::new(wt.clone(), None, [2, 4, 4], [1, 3, 3], 1);
-        let got = conv.forward(&x);
-        let want = naive(&x, &wt, [2, 4, 4], [1, 3, 3], 1);
-        assert_eq!(got.shape(), want.shape());
-        for (a, b) in got.data().iter().zip(want.data()) {
-            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        for (stride, pad) in [([2, 4, 4], [1, 3, 3]), ([1, 1, 1], [0, 3, 3]), ([1, 2, 1], [2, 0, 1])] {
+            let got = Conv3d::new(wt.clone(), None, stride, pad, 1).forward(&x);
+            let want = naive(&x, &wt, stride, pad, 1);
+            assert_eq!(got.shape(), want.shape());
+            for (a, b) in got.data().iter().zip(want.data()) {
+                assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+            }
         }
     }
 
@@ -248,9 +261,12 @@ mod tests {
     fn depthwise_and_pointwise_match_definition() {
         let x = filled(&[6, 4, 7, 5], 2.0);
         let dw = filled(&[6, 1, 3, 3, 3], 3.0);
-        let got = Conv3d::new(dw.clone(), None, [1, 2, 2], [1, 1, 1], 6).forward(&x);
-        let want = naive(&x, &dw, [1, 2, 2], [1, 1, 1], 6);
-        got.data().iter().zip(want.data()).for_each(|(a, b)| assert!((a - b).abs() < 1e-5));
+        for stride in [[1, 2, 2], [1, 1, 1], [2, 1, 3]] {
+            let got = Conv3d::new(dw.clone(), None, stride, [1, 1, 1], 6).forward(&x);
+            let want = naive(&x, &dw, stride, [1, 1, 1], 6);
+            assert_eq!(got.shape(), want.shape());
+            got.data().iter().zip(want.data()).for_each(|(a, b)| assert!((a - b).abs() < 1e-5));
+        }
         let pw = filled(&[5, 6, 1, 1, 1], 4.0);
         let got = Conv3d::new(pw.clone(), Some(vec![0.5; 5]), [1, 1, 1], [0, 0, 0], 1).forward(&x);
         let want = naive(&x, &pw, [1, 1, 1], [0, 0, 0], 1);
