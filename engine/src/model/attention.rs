@@ -161,11 +161,12 @@ impl PoolingAttention {
                 let qb: Vec<f32> = qh[r0 * d..(r0 + rows) * d].iter().map(|x| x * scale).collect();
                 let mut s = vec![0.0f32; rows * nk];
                 matmul_serial(MatRef::new(&qb, rows, d), MatRef::new(kh, nk, d).t(), &mut s, nk, false);
+                let mut scratch = Vec::with_capacity(k_thw.iter().sum());
                 for i in 0..rows {
                     let row = &mut s[i * nk..(i + 1) * nk];
                     let qi = r0 + i;
                     if qi > 0 {
-                        self.add_rel_pos(row, &qh[qi * d..(qi + 1) * d], qi - 1, q_thw, k_thw);
+                        self.add_rel_pos(row, &qh[qi * d..(qi + 1) * d], qi - 1, q_thw, k_thw, &mut scratch);
                     }
                     softmax_row(row);
                 }
@@ -190,23 +191,24 @@ impl PoolingAttention {
     }
 
     /// Adds `q·R_t[qt,kt] + q·R_h[qh,kh] + q·R_w[qw,kw]` to the spatial part of one logits row.
-    fn add_rel_pos(&self, row: &mut [f32], q: &[f32], qi: usize, q_thw: Thw, k_thw: Thw) {
+    fn add_rel_pos(&self, row: &mut [f32], q: &[f32], qi: usize, q_thw: Thw, k_thw: Thw, scratch: &mut Vec<f32>) {
         let d = self.head_dim;
         let (qt, qh, qw) = (qi / (q_thw[1] * q_thw[2]), (qi / q_thw[2]) % q_thw[1], qi % q_thw[2]);
-        let dot = |table: &[f32], i: usize, kn: usize| -> Vec<f32> {
-            (0..kn).map(|j| table[(i * kn + j) * d..(i * kn + j + 1) * d].iter().zip(q).map(|(a, b)| a * b).sum()).collect()
-        };
-        let rt = dot(&self.rel.t, qt, k_thw[0]);
-        let rh = dot(&self.rel.h, qh, k_thw[1]);
-        let rw = dot(&self.rel.w, qw, k_thw[2]);
+        scratch.clear();
+        for (table, i, kn) in [(&self.rel.t, qt, k_thw[0]), (&self.rel.h, qh, k_thw[1]), (&self.rel.w, qw, k_thw[2])] {
+            let rows = &table[i * kn * d..(i + 1) * kn * d];
+            scratch.extend(rows.chunks_exact(d).map(|r| r.iter().zip(q).map(|(a, b)| a * b).sum::<f32>()));
+        }
+        let (rt, rest) = scratch.split_at(k_thw[0]);
+        let (rh, rw) = rest.split_at(k_thw[1]);
         let mut idx = 1;
-        for a in &rt {
-            for b in &rh {
+        for a in rt {
+            for b in rh {
                 let ab = a + b;
-                for c in &rw {
-                    row[idx] += ab + c;
-                    idx += 1;
+                for (dst, c) in row[idx..idx + rw.len()].iter_mut().zip(rw) {
+                    *dst += ab + c;
                 }
+                idx += rw.len();
             }
         }
     }

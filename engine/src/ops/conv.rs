@@ -131,9 +131,19 @@ impl Conv3d {
                     out.fill(0.0);
                 } else {
                     let in_row = &src[(iz as usize * h + iy as usize) * w..][..w];
-                    for (j, o) in out.iter_mut().enumerate() {
-                        let ox = ox0 + j;
-                        *o = if ox >= lo && ox < hi { in_row[ox * sw + dx - pw] } else { 0.0 };
+                    // columns ox0..ox0+seg: zeros left of `lo`, input in lo..hi, zeros from `hi`
+                    let a = lo.clamp(ox0, ox0 + seg);
+                    let b = hi.clamp(a, ox0 + seg);
+                    out[..a - ox0].fill(0.0);
+                    out[b - ox0..].fill(0.0);
+                    let mid = &mut out[a - ox0..b - ox0];
+                    if sw == 1 {
+                        let start = a + dx - pw;
+                        mid.copy_from_slice(&in_row[start..start + (b - a)]);
+                    } else {
+                        for (j, o) in mid.iter_mut().enumerate() {
+                            *o = in_row[(a + j) * sw + dx - pw];
+                        }
                     }
                 }
                 p += seg;

@@ -6,8 +6,9 @@ use rayon::prelude::*;
 use super::gemm::{MatRef, matmul};
 use crate::tensor::Tensor;
 
-/// torchvision `bilinear_interpolate`: zero outside, each missing corner counts as zero.
-#[inline]
+/// torchvision `bilinear_interpolate`: zero outside, each missing corner counts as zero (reference for
+/// the precomputed [`Tap`]s).
+#[cfg(test)]
 fn bilinear(img: &[f32], h: usize, w: usize, y: f32, x: f32) -> f32 {
     let (hf, wf) = (h as f32, w as f32);
     if y <= -1.0 || y >= hf || x <= -1.0 || x >= wf {
@@ -23,6 +24,44 @@ fn bilinear(img: &[f32], h: usize, w: usize, y: f32, x: f32) -> f32 {
         if yy >= 0 && xx >= 0 && (yy as usize) < h && (xx as usize) < w { img[yy as usize * w + xx as usize] } else { 0.0 }
     };
     hy * hx * at(y0, x0) + hy * lx * at(y0, x1) + ly * hx * at(y1, x0) + ly * lx * at(y1, x1)
+}
+
+/// One bilinear sampling point: four corner indices and weights (a weight is 0 for a corner outside
+/// the image, whose index is then 0), equal to torchvision's `bilinear_interpolate`.
+#[derive(Clone, Copy, Default)]
+struct Tap {
+    idx: [u32; 4],
+    wt: [f32; 4],
+}
+
+impl Tap {
+    fn new(h: usize, w: usize, y: f32, x: f32) -> Self {
+        let (hf, wf) = (h as f32, w as f32);
+        if y <= -1.0 || y >= hf || x <= -1.0 || x >= wf {
+            return Self::default();
+        }
+        let (y0, x0) = (y.floor(), x.floor());
+        let (ly, lx) = (y - y0, x - x0);
+        let (hy, hx) = (1.0 - ly, 1.0 - lx);
+        let (y0, x0) = (y0 as isize, x0 as isize);
+        let mut tap = Self::default();
+        let corners = [(y0, x0, hy * hx), (y0, x0 + 1, hy * lx), (y0 + 1, x0, ly * hx), (y0 + 1, x0 + 1, ly * lx)];
+        for (j, (yy, xx, wt)) in corners.into_iter().enumerate() {
+            if yy >= 0 && xx >= 0 && (yy as usize) < h && (xx as usize) < w {
+                tap.idx[j] = (yy as usize * w + xx as usize) as u32;
+                tap.wt[j] = wt;
+            }
+        }
+        tap
+    }
+
+    #[inline]
+    fn sample(&self, img: &[f32]) -> f32 {
+        self.wt[0] * img[self.idx[0] as usize]
+            + self.wt[1] * img[self.idx[1] as usize]
+            + self.wt[2] * img[self.idx[2] as usize]
+            + self.wt[3] * img[self.idx[3] as usize]
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -62,17 +101,24 @@ impl DeformConv2d {
         let mut out = Tensor::zeros(&[self.cout, t, h, w]);
         let mut col = vec![0.0f32; cin * 9 * hw];
         let wmat = MatRef::new(&self.weight, self.cout, cin * 9);
+        // sampling taps per (kernel tap, position): shared by every input channel (one offset group)
+        let mut taps = vec![Tap::default(); 9 * hw];
         for s in 0..t {
-            // col[(ci*9 + k), p] = x[ci, s] sampled at p + kernel tap k + offset k
+            taps.par_chunks_mut(hw).enumerate().for_each(|(k, dst)| {
+                let (ky, kx) = ((k / 3) as f32, (k % 3) as f32);
+                let off_y = &offsets.data()[((2 * k) * t + s) * hw..][..hw];
+                let off_x = &offsets.data()[((2 * k + 1) * t + s) * hw..][..hw];
+                for (p, tap) in dst.iter_mut().enumerate() {
+                    let (oy, ox) = ((p / w) as f32, (p % w) as f32);
+                    *tap = Tap::new(h, w, oy - 1.0 + ky + off_y[p], ox - 1.0 + kx + off_x[p]);
+                }
+            });
+            // col[(ci*9 + k), p] = x[ci, s] sampled at tap (k, p)
             col.par_chunks_mut(hw).enumerate().for_each(|(row, dst)| {
                 let (ci, k) = (row / 9, row % 9);
-                let (ky, kx) = ((k / 3) as f32, (k % 3) as f32);
                 let img = &x.data()[(ci * t + s) * hw..(ci * t + s + 1) * hw];
-                let off_y = &offsets.data()[((2 * k) * t + s) * hw..((2 * k) * t + s + 1) * hw];
-                let off_x = &offsets.data()[((2 * k + 1) * t + s) * hw..((2 * k + 1) * t + s + 1) * hw];
-                for p in 0..hw {
-                    let (oy, ox) = ((p / w) as f32, (p % w) as f32);
-                    dst[p] = bilinear(img, h, w, oy - 1.0 + ky + off_y[p], ox - 1.0 + kx + off_x[p]);
+                for (d, tap) in dst.iter_mut().zip(&taps[k * hw..(k + 1) * hw]) {
+                    *d = tap.sample(img);
                 }
             });
             // out[:, s] lives at column offset s*hw with row stride t*hw
@@ -97,6 +143,17 @@ mod tests {
         let conv = super::super::conv::Conv3d::new_2d(wt, Some(vec![0.1, 0.2, 0.3]), 1, 1);
         let want = conv.forward(&x);
         got.data().iter().zip(want.data()).for_each(|(a, b)| assert!((a - b).abs() < 1e-5));
+    }
+
+    #[test]
+    fn taps_equal_the_reference_bilinear() {
+        let img: Vec<f32> = (0..20).map(|i| (i as f32 * 0.9).sin()).collect(); // 4 x 5
+        for i in -30..70 {
+            for j in -30..70 {
+                let (y, x) = (i as f32 * 0.077, j as f32 * 0.093);
+                assert!((Tap::new(4, 5, y, x).sample(&img) - bilinear(&img, 4, 5, y, x)).abs() < 1e-6, "{y} {x}");
+            }
+        }
     }
 
     #[test]
