@@ -1,17 +1,15 @@
 //! GStreamer plugin `dtfsal`: real-time audio-visual video saliency.
 //!
-//! The plugin is registered (and loadable by `gst-inspect-1.0 dtfsal`) before it has elements,
-//! so that packaging, loading and caps negotiation are tested from the start.
+//! One element, [`dtfsal`](crate::dtfsal) (see its module docs for pads, properties, timing and
+//! the saliency meta, and [`dtfsal::meta`] for reading the float map from Rust or C).
 pub mod caps;
+pub mod dtfsal;
 
 use gst::glib;
 
 /// Registers the plugin's elements.
-///
-/// No element exists yet: the saliency element (video + audio sink pads with the caps of
-/// [`caps`], saliency-map source pad) will be registered here once the engine can run a model.
-fn plugin_init(_plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    Ok(())
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    dtfsal::register(plugin)
 }
 
 gst::plugin_define!(
