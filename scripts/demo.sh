@@ -23,6 +23,16 @@ gst-launch-1.0 -q filesrc location="$MEDIA" ! qtdemux name=d d.audio_0 ! queue !
 echo "== engine: one forward pass on the bundled parity clip"
 "$BIN" forward --weights "$MODEL" --input tests/data/tiny-av.case.safetensors --output "$OUT/sal.safetensors"
 
+echo "== element: $MEDIA through dtfsal -> overlay mp4, saliency-map mp4, one overlay PNG per second"
+export MODEL="$(realpath "$MODEL")" MEDIA="$(realpath "$MEDIA")" INTERVAL="${INTERVAL:-2}" DTFSAL_BUILD=release
+OUT="$ROOT/$OUT/overlay.mp4" pipelines/file-overlay-mp4.sh
+OUT="$ROOT/$OUT/map.mp4" pipelines/file-map.sh
+(
+  source pipelines/common.sh
+  gst-launch-1.0 -q -e $(decode_media) ! dtfsal name=s model="$MODEL" interval="$INTERVAL" output=overlay \
+    ! videorate ! video/x-raw,framerate=1/1 ! videoconvert ! pngenc ! multifilesink location="$ROOT/$OUT/overlay-%02d.png"
+)
+
 echo "== speed: engine vs PyTorch on the tiny config"
 "$BIN" bench --config tiny --runs 3 --json "$OUT/bench.json"
 
