@@ -412,7 +412,7 @@ fn live_mode_keeps_the_frame_rate_with_a_slow_model() {
     init();
     // 30 fps live source; the tiny model needs several frame durations per clip here.
     let p = launch(&format!(
-        "videotestsrc is-live=true num-buffers=45 ! video/x-raw,width=160,height=96,framerate=30/1 \
+        "videotestsrc is-live=true num-buffers=90 ! video/x-raw,width=160,height=96,framerate=30/1 \
          ! dtfsal model={} mode=live alignment=last ! appsink name=out sync=true",
         model_path()
     ));
@@ -422,9 +422,10 @@ fn live_mode_keeps_the_frame_rate_with_a_slow_model() {
     let elapsed = start.elapsed();
     p.set_state(gst::State::Null).unwrap();
     let samples = out.lock().unwrap();
-    assert_eq!(samples.len(), 45, "every frame passes");
-    // 45 frames at 30 fps = 1.5 s; allow start-up but not one-clip-per-frame (~45 × 0.3 s).
-    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    assert_eq!(samples.len(), 90, "every frame passes");
+    // 90 frames at 30 fps = 3 s; allow start-up and a loaded machine, but not one clip per frame
+    // (~90 x 0.2 s or more). 3 s also leaves a busy 2-core CI machine time to finish a first clip.
+    assert!(elapsed < Duration::from_secs(8), "took {elapsed:?}");
     let with_map = samples.iter().filter(|s| SaliencyMeta::from_buffer(s.buffer().unwrap()).is_some()).count();
-    assert!(with_map > 0 && with_map < 45, "maps on {with_map} frames");
+    assert!(with_map > 0 && with_map < 90, "maps on {with_map} frames");
 }

@@ -358,23 +358,22 @@ struct Job {
     weights: Result<u64, PathBuf>,
 }
 
+/// The flags both timing children (the engine's and PyTorch's) take.
+fn timing_args(a: &Args, weights: &Path, input: &Path, runs: usize) -> Vec<std::ffi::OsString> {
+    let mut v: Vec<std::ffi::OsString> = vec!["--weights".into(), weights.into(), "--input".into(), input.into()];
+    for (flag, value) in [("--threads", a.threads), ("--runs", runs), ("--warmup", a.warmup)] {
+        v.push(flag.into());
+        v.push(value.to_string().into());
+    }
+    v
+}
+
 fn run_engine(a: &Args, weights: &Path, input: &Path, runs: usize) -> anyhow::Result<Value> {
     let exe = std::env::current_exe().context("locating the dtfsal executable")?;
     let out = Command::new(&exe)
         .arg("bench")
         .arg("--child")
-        .arg("--weights")
-        .arg(weights)
-        .arg("--input")
-        .arg(input)
-        .args([
-            "--threads",
-            &a.threads.to_string(),
-            "--runs",
-            &runs.to_string(),
-            "--warmup",
-            &a.warmup.to_string(),
-        ])
+        .args(timing_args(a, weights, input, runs))
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
@@ -399,18 +398,8 @@ fn run_python(
         pythonpath.push(old);
     }
     let out = Command::new(py)
-        .args(["-m", "dtfsal.bench", "--weights"])
-        .arg(weights)
-        .arg("--input")
-        .arg(input)
-        .args([
-            "--threads",
-            &a.threads.to_string(),
-            "--runs",
-            &runs.to_string(),
-            "--warmup",
-            &a.warmup.to_string(),
-        ])
+        .args(["-m", "dtfsal.bench"])
+        .args(timing_args(a, weights, input, runs))
         .env("PYTHONPATH", pythonpath)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())

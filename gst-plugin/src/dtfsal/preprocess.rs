@@ -40,6 +40,17 @@ impl Axis {
     }
 }
 
+/// `(Kr, Kb, full range)` of a colorimetry; unknown or RGB matrices read as BT.601 (GStreamer's default
+/// for SD YUV). Shared by the input conversion here and the overlay's colour conversion.
+pub(super) fn yuv_coefficients(info: &VideoInfo) -> (f32, f32, bool) {
+    let matrix = match info.colorimetry().matrix() {
+        VideoColorMatrix::Unknown | VideoColorMatrix::Rgb => VideoColorMatrix::Bt601,
+        m => m,
+    };
+    let (kr, kb) = matrix.kr_kb().unwrap_or((0.299, 0.114));
+    (kr as f32, kb as f32, info.colorimetry().range() == VideoColorRange::Range0_255)
+}
+
 /// YUV → RGB coefficients of one colorimetry.
 #[derive(Debug, Clone, Copy)]
 struct YuvToRgb {
@@ -54,14 +65,8 @@ struct YuvToRgb {
 
 impl YuvToRgb {
     fn new(info: &VideoInfo) -> Self {
-        let matrix = match info.colorimetry().matrix() {
-            VideoColorMatrix::Unknown | VideoColorMatrix::Rgb => VideoColorMatrix::Bt601,
-            m => m,
-        };
-        let (kr, kb) = matrix.kr_kb().unwrap_or((0.299, 0.114));
-        let (kr, kb) = (kr as f32, kb as f32);
+        let (kr, kb, full) = yuv_coefficients(info);
         let kg = 1.0 - kr - kb;
-        let full = info.colorimetry().range() == VideoColorRange::Range0_255;
         let (y_off, y_scale, c_scale) = if full {
             (0.0, 1.0, 1.0)
         } else {

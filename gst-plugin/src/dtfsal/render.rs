@@ -5,9 +5,9 @@
 //! maps are usually shown); the float meta carries the raw model output.
 
 use gst_video::prelude::*;
-use gst_video::{VideoColorMatrix, VideoColorRange, VideoFormat, VideoFrameRef, VideoInfo};
+use gst_video::{VideoFormat, VideoFrameRef, VideoInfo};
 
-use super::preprocess::Axis;
+use super::preprocess::{Axis, yuv_coefficients};
 
 /// Colour maps of the overlay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,18 +117,12 @@ pub fn write_gray8(frame: &mut VideoFrameRef<&mut gst::BufferRef>, values: &[u8]
 
 /// RGB → YUV code values for one colorimetry.
 fn rgb_to_yuv(info: &VideoInfo, rgb: [u8; 3]) -> [u8; 3] {
-    let matrix = match info.colorimetry().matrix() {
-        VideoColorMatrix::Unknown | VideoColorMatrix::Rgb => VideoColorMatrix::Bt601,
-        m => m,
-    };
-    let (kr, kb) = matrix.kr_kb().unwrap_or((0.299, 0.114));
-    let (kr, kb) = (kr as f32, kb as f32);
+    let (kr, kb, full) = yuv_coefficients(info);
     let kg = 1.0 - kr - kb;
     let [r, g, b] = rgb.map(|v| v as f32 / 255.0);
     let y = kr * r + kg * g + kb * b;
     let u = (b - y) / (2.0 * (1.0 - kb));
     let v = (r - y) / (2.0 * (1.0 - kr));
-    let full = info.colorimetry().range() == VideoColorRange::Range0_255;
     let (ys, yo, cs) = if full { (255.0, 0.0, 255.0) } else { (219.0, 16.0, 224.0) };
     [
         (y * ys + yo).round().clamp(0.0, 255.0) as u8,
