@@ -42,7 +42,11 @@ pub fn exp_lane(x: f32) -> f32 {
     const LN2_LO: f32 = -2.121_944_4e-4;
     const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to nearest
     let x = x.clamp(-87.3, 88.7);
-    let n = (x * LOG2E + ROUND) - ROUND;
+    // t holds n = round(x / ln 2) in its low mantissa bits: read it as an integer with integer ops,
+    // because a float -> int `as` cast (saturating) does not vectorise.
+    let t = x * LOG2E + ROUND;
+    let n = t - ROUND;
+    let k = t.to_bits().wrapping_sub(ROUND.to_bits()) as i32;
     let r = x - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4f32;
     p = p * r + 1.398_199_9e-3;
@@ -51,7 +55,7 @@ pub fn exp_lane(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 5.000_000_1e-1;
     let y = p * r * r + r + 1.0;
-    y * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    y * f32::from_bits(((k + 127) as u32) << 23)
 }
 
 /// GELU with PyTorch's vectorised CPU erf (Abramowitz-Stegun 7.1.26, |error| < 1.5e-7).
