@@ -14,6 +14,8 @@ struct Cli {
 enum Command {
     /// Benchmark the CPU engine against PyTorch (same weights, clip and threads): ms/clip, peak RSS.
     Bench(cmd::bench::Args),
+    /// Score saliency maps against a dataset (STAViS, DHF1K): CC, NSS, AUC-Judd, SIM, KLD, sAUC.
+    Eval(cmd::eval::Args),
     /// Run one forward pass on `input/video` (+ `input/audio`) from a tensor file.
     Forward(cmd::forward::Args),
     /// Print the model config and tensor summary of a weight file.
@@ -26,6 +28,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Bench(a) => cmd::bench::run(a),
+        Command::Eval(a) => cmd::eval::run(a),
         Command::Forward(a) => cmd::forward::run(a),
         Command::Info(a) => cmd::info::run(a),
         Command::Mel(a) => cmd::mel::run(a),
