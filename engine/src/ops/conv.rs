@@ -94,16 +94,15 @@ impl Conv3d {
             return;
         }
         let block = (COL_BUDGET / kk).clamp(64, n.max(64)).min(n);
-        with_scratch(kk * block, |col| {
-            let mut p0 = 0;
-            while p0 < n {
-                let nb = block.min(n - p0);
-                let col = &mut col[..kk * nb];
-                self.im2col(x, [t, h, w], [to, ho, wo], p0, nb, col);
-                matmul(wmat, MatRef::new(col, kk, nb), &mut out[p0..], n, false);
-                p0 += nb;
-            }
-        });
+        let mut col = vec![0.0f32; kk * block];
+        let mut p0 = 0;
+        while p0 < n {
+            let nb = block.min(n - p0);
+            let col = &mut col[..kk * nb];
+            self.im2col(x, [t, h, w], [to, ho, wo], p0, nb, col);
+            matmul(wmat, MatRef::new(col, kk, nb), &mut out[p0..], n, false);
+            p0 += nb;
+        }
     }
 
     /// Fills `col [C_in*kt*kh*kw, nb]` for output positions `p0 .. p0+nb` (zero padding), one output row
@@ -196,27 +195,6 @@ impl Conv3d {
             }
         });
     }
-}
-
-thread_local! {
-    /// Column buffer reused across convolutions on this thread: im2col overwrites every element it uses,
-    /// so the buffer is never re-zeroed (a fresh multi-megabyte `vec![0.0; n]` per conv cost ~8 % of a
-    /// tiny forward in memset alone).
-    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Runs `f` with a scratch slice of `len` floats (contents unspecified; `f` must write before reading).
-/// Falls back to a fresh buffer if this thread's scratch is already in use (nested use via work stealing).
-pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            if buf.len() < len {
-                buf.resize(len, 0.0);
-            }
-            f(&mut buf[..len])
-        }
-        Err(_) => f(&mut vec![0.0; len]),
-    })
 }
 
 /// Output columns `lo..hi` whose input column `ox*stride + tap - pad` lies inside `0..w`.

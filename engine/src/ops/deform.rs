@@ -3,7 +3,6 @@
 
 use rayon::prelude::*;
 
-use super::conv::with_scratch;
 use super::gemm::{MatRef, matmul};
 use crate::tensor::Tensor;
 
@@ -100,10 +99,11 @@ impl DeformConv2d {
         assert_eq!(offsets.shape(), &[18, t, h, w], "deform conv: offsets shape");
         let hw = h * w;
         let mut out = Tensor::zeros(&[self.cout, t, h, w]);
+        let mut col = vec![0.0f32; cin * 9 * hw];
         let wmat = MatRef::new(&self.weight, self.cout, cin * 9);
         // sampling taps per (kernel tap, position): shared by every input channel (one offset group)
         let mut taps = vec![Tap::default(); 9 * hw];
-        with_scratch(cin * 9 * hw, |col| for s in 0..t {
+        for s in 0..t {
             taps.par_chunks_mut(hw).enumerate().for_each(|(k, dst)| {
                 let (ky, kx) = ((k / 3) as f32, (k % 3) as f32);
                 let off_y = &offsets.data()[((2 * k) * t + s) * hw..][..hw];
@@ -122,8 +122,8 @@ impl DeformConv2d {
                 }
             });
             // out[:, s] lives at column offset s*hw with row stride t*hw
-            matmul(wmat, MatRef::new(col, cin * 9, hw), &mut out.data_mut()[s * hw..], t * hw, false);
-        });
+            matmul(wmat, MatRef::new(&col, cin * 9, hw), &mut out.data_mut()[s * hw..], t * hw, false);
+        }
         let n = t * hw;
         out.data_mut().par_chunks_mut(n).zip(self.bias.par_iter()).for_each(|(c, &b)| c.iter_mut().for_each(|v| *v += b));
         out
