@@ -22,6 +22,8 @@ enum Command {
     Info(cmd::info::Args),
     /// Audio front end: a 16 kHz mono WAV -> the `audio` [9,1,112,192] log-mel input of one clip.
     Mel(cmd::mel::Args),
+    /// Saliency of a video file (any format GStreamer reads): per-frame PNG maps or an overlay mp4.
+    Predict(cmd::predict::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -32,5 +34,6 @@ fn main() -> anyhow::Result<()> {
         Command::Forward(a) => cmd::forward::run(a),
         Command::Info(a) => cmd::info::run(a),
         Command::Mel(a) => cmd::mel::run(a),
+        Command::Predict(a) => cmd::predict::run(a),
     }
 }

@@ -4,3 +4,4 @@ pub mod eval;
 pub mod forward;
 pub mod info;
 pub mod mel;
+pub mod predict;

@@ -1,0 +1,382 @@
+//! `dtfsal predict`: saliency of a video file through GStreamer and the `dtfsal` element.
+//!
+//! `filesrc ! decodebin`; video → `videoconvert` → `dtfsal.video_sink`, audio (when the file has
+//! some) → `audioconvert ! audioresample` → `dtfsal.audio_sink` (no audio: the element hears
+//! silence). The element runs with `mode=sync`, so every frame gets its own map.
+//! - `--out DIR` (or no `.mp4`): `output=passthrough-with-meta` → appsink; each frame's float map
+//!   (`DtfsalSaliencyMeta`, model resolution) is resized bilinearly to the video size and written
+//!   as `DIR/<frame:05d>.png` (1-based, 8-bit gray, 16-bit with `--png16`) — what `dtfsal eval`
+//!   reads as predictions.
+//! - `--out FILE.mp4`: `output=overlay` → `videoconvert` → I420 → openh264enc ! h264parse
+//!   (fallback avenc_mpeg4) → mp4mux → filesink.
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::ValueEnum;
+use gst::prelude::*;
+use gstdtfsal::dtfsal::meta::SaliencyMeta;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum AlignmentArg {
+    /// The map belongs to the clip's labelled (centre) frame.
+    Centre,
+    /// Causal: the map of the clip ending at the frame.
+    Last,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum BackendArg {
+    /// Portable CPU engine.
+    Cpu,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Input video (any container/codec GStreamer can decode; audio is used when present).
+    pub video: PathBuf,
+    /// Output: a directory of per-frame PNG maps (default `<video stem>_saliency`), or FILE.mp4
+    /// for the heat-map overlay video.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// DTFSal weight file (default: the repository's tiny test model, when present).
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// Which frame of its clip a map is attached to.
+    #[arg(long, value_enum, default_value = "centre")]
+    pub alignment: AlignmentArg,
+    /// Run the model every N frames (frames in between carry the last map).
+    #[arg(long, default_value_t = 1)]
+    pub interval: u32,
+    /// Engine threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: u32,
+    /// Inference backend.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub backend: BackendArg,
+    /// Write 16-bit PNGs (map × 65535) instead of 8-bit (map × 255).
+    #[arg(long)]
+    pub png16: bool,
+}
+
+fn default_weights() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/tiny-av.weights.safetensors");
+    p.exists().then_some(p)
+}
+
+fn make(factory: &str) -> Result<gst::Element> {
+    gst::ElementFactory::make(factory)
+        .build()
+        .map_err(|_| anyhow!("GStreamer element `{factory}` is not available (missing plugin?)"))
+}
+
+/// Bilinear resize (align_corners = false, edge-clamped) of a `sw × sh` map to `dw × dh`.
+pub fn resize_bilinear(src: &[f32], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<f32> {
+    assert_eq!(src.len(), sw * sh);
+    if sw == dw && sh == dh {
+        return src.to_vec();
+    }
+    let coords = |d: usize, dn: usize, sn: usize| -> (usize, usize, f32) {
+        let s = ((d as f32 + 0.5) * sn as f32 / dn as f32 - 0.5).max(0.0);
+        let i0 = (s.floor() as usize).min(sn - 1);
+        let i1 = (i0 + 1).min(sn - 1);
+        (i0, i1, s - i0 as f32)
+    };
+    let xs: Vec<_> = (0..dw).map(|x| coords(x, dw, sw)).collect();
+    let mut out = Vec::with_capacity(dw * dh);
+    for y in 0..dh {
+        let (y0, y1, fy) = coords(y, dh, sh);
+        let (r0, r1) = (&src[y0 * sw..(y0 + 1) * sw], &src[y1 * sw..(y1 + 1) * sw]);
+        for &(x0, x1, fx) in &xs {
+            let top = r0[x0] + (r0[x1] - r0[x0]) * fx;
+            let bot = r1[x0] + (r1[x1] - r1[x0]) * fx;
+            out.push(top + (bot - top) * fy);
+        }
+    }
+    out
+}
+
+fn write_png(path: &Path, map: &[f32], w: usize, h: usize, png16: bool) -> Result<()> {
+    if png16 {
+        let px: Vec<u16> = map.iter().map(|v| (v.clamp(0.0, 1.0) * 65535.0).round() as u16).collect();
+        image::ImageBuffer::<image::Luma<u16>, _>::from_raw(w as u32, h as u32, px)
+            .ok_or_else(|| anyhow!("bad map size"))?
+            .save(path)
+    } else {
+        let px: Vec<u8> = map.iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect();
+        image::GrayImage::from_raw(w as u32, h as u32, px).ok_or_else(|| anyhow!("bad map size"))?.save(path)
+    }
+    .with_context(|| format!("writing {}", path.display()))
+}
+
+/// The first error on the bus, or `Ok(true)` at EOS, `Ok(false)` when neither is pending.
+fn poll_bus(bus: &gst::Bus) -> Result<bool> {
+    while let Some(msg) = bus.pop() {
+        match msg.view() {
+            gst::MessageView::Error(e) => {
+                let src = e.src().map(|s| s.name().to_string()).unwrap_or_default();
+                let mut text = format!("{src}: {}", e.error());
+                if let Some(d) = e.debug() {
+                    text.push_str(&format!(" ({d})"));
+                }
+                bail!("GStreamer error: {text}");
+            }
+            gst::MessageView::Eos(_) => return Ok(true),
+            _ => {}
+        }
+    }
+    Ok(false)
+}
+
+struct Progress {
+    bar: ProgressBar,
+    has_len: bool,
+}
+
+impl Progress {
+    fn new() -> Self {
+        let bar = ProgressBar::with_draw_target(
+            None,
+            if std::io::stderr().is_terminal() { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
+        );
+        bar.set_style(ProgressStyle::with_template("{spinner} {msg} frames").unwrap());
+        Self { bar, has_len: false }
+    }
+
+    fn update(&mut self, pipeline: &gst::Pipeline, frames: u64, pts: Option<gst::ClockTime>) {
+        if !self.has_len
+            && let Some(d) = pipeline.query_duration::<gst::ClockTime>()
+            && d.mseconds() > 0
+        {
+            self.bar.set_length(d.mseconds());
+            self.bar.set_style(
+                ProgressStyle::with_template("{wide_bar} {percent:>3}% {msg} frames, ETA {eta}")
+                    .unwrap()
+                    .progress_chars("=> "),
+            );
+            self.has_len = true;
+        }
+        if let Some(p) = pts {
+            self.bar.set_position(p.mseconds());
+        }
+        self.bar.set_message(frames.to_string());
+        if !self.has_len {
+            self.bar.tick();
+        }
+    }
+}
+
+pub fn run(args: Args) -> Result<()> {
+    if !args.video.is_file() {
+        bail!("input video not found: {}", args.video.display());
+    }
+    let weights = match args.weights.clone().or_else(default_weights) {
+        Some(w) => w,
+        None => bail!("no model: pass --weights FILE.safetensors"),
+    };
+    if !weights.is_file() {
+        bail!("weight file not found: {}", weights.display());
+    }
+    if args.interval == 0 {
+        bail!("--interval must be at least 1");
+    }
+    let mp4 = args.out.as_ref().is_some_and(|o| o.extension().is_some_and(|e| e.eq_ignore_ascii_case("mp4")));
+    let out = args.out.clone().unwrap_or_else(|| {
+        let stem = args.video.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        PathBuf::from(format!("{stem}_saliency"))
+    });
+
+    gst::init().context("initialising GStreamer")?;
+    gstdtfsal::plugin_register_static().context("registering the dtfsal element")?;
+
+    let pipeline = gst::Pipeline::new();
+    let src = gst::ElementFactory::make("filesrc").property("location", &args.video).build()?;
+    let decode = make("decodebin")?;
+    let vconv = make("videoconvert")?;
+    let sal = make("dtfsal")?;
+    sal.set_property("model", weights.to_string_lossy().as_ref());
+    sal.set_property("threads", args.threads);
+    sal.set_property("interval", args.interval);
+    sal.set_property_from_str("alignment", match args.alignment {
+        AlignmentArg::Centre => "centre",
+        AlignmentArg::Last => "last",
+    });
+    sal.set_property_from_str("mode", "sync");
+    sal.set_property_from_str("output", if mp4 { "overlay" } else { "passthrough-with-meta" });
+    let BackendArg::Cpu = args.backend;
+    pipeline.add_many([&src, &decode, &vconv, &sal])?;
+    src.link(&decode)?;
+    vconv.link_pads(Some("src"), &sal, Some("video_sink"))?;
+
+    // Frames seen on the element's output, and the latest pts (progress).
+    let frames = Arc::new(AtomicU64::new(0));
+    let last_pts = Arc::new(AtomicU64::new(u64::MAX));
+    let mut appsink = None;
+    if mp4 {
+        let conv = make("videoconvert")?;
+        let caps = gst::ElementFactory::make("capsfilter")
+            .property("caps", gst::Caps::builder("video/x-raw").field("format", "I420").build())
+            .build()?;
+        let mut chain = vec![conv, caps];
+        if gst::ElementFactory::find("openh264enc").is_some() && gst::ElementFactory::find("h264parse").is_some() {
+            chain.push(make("openh264enc")?);
+            chain.push(make("h264parse")?);
+        } else {
+            let enc = make("avenc_mpeg4")
+                .map_err(|_| anyhow!("no mp4 video encoder: install openh264enc or avenc_mpeg4 (gst-libav)"))?;
+            enc.set_property_from_str("bitrate", "4000000");
+            chain.push(enc);
+        }
+        chain.push(make("mp4mux")?);
+        chain.push(gst::ElementFactory::make("filesink").property("location", &out).build()?);
+        pipeline.add_many(&chain)?;
+        gst::Element::link_many(&chain)?;
+        sal.link(&chain[0])?;
+        let (f, p) = (frames.clone(), last_pts.clone());
+        sal.static_pad("src").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(b) = info.buffer() {
+                f.fetch_add(1, Ordering::Relaxed);
+                if let Some(pts) = b.pts() {
+                    p.store(pts.nseconds(), Ordering::Relaxed);
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+    } else {
+        let sink = gst_app::AppSink::builder().sync(false).build();
+        pipeline.add(&sink)?;
+        sal.link(&sink)?;
+        appsink = Some(sink);
+        std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    }
+
+    // Dynamic pads: the first video stream and the first audio stream.
+    let video_linked = Arc::new(AtomicBool::new(false));
+    let audio_linked = Arc::new(AtomicBool::new(false));
+    let pad_error: Arc<Mutex<Option<String>>> = Arc::default();
+    {
+        let (pipeline_weak, vconv, sal) = (pipeline.downgrade(), vconv.clone(), sal.clone());
+        let (vl, al, pe) = (video_linked.clone(), audio_linked.clone(), pad_error.clone());
+        decode.connect_pad_added(move |_, pad| {
+            let Some(pipeline) = pipeline_weak.upgrade() else { return };
+            let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+            let Some(name) = caps.structure(0).map(|s| s.name().to_string()) else { return };
+            let res: Result<()> = (|| {
+                if name.starts_with("video/") && !vl.swap(true, Ordering::SeqCst) {
+                    pad.link(&vconv.static_pad("sink").unwrap())?;
+                } else if name.starts_with("audio/") && !al.swap(true, Ordering::SeqCst) {
+                    let q = make("queue")?;
+                    let ac = make("audioconvert")?;
+                    let ar = make("audioresample")?;
+                    pipeline.add_many([&q, &ac, &ar])?;
+                    gst::Element::link_many([&q, &ac, &ar])?;
+                    ar.link_pads(None, &sal, Some("audio_sink"))?;
+                    for e in [&q, &ac, &ar] {
+                        e.sync_state_with_parent()?;
+                    }
+                    pad.link(&q.static_pad("sink").unwrap())?;
+                }
+                Ok(())
+            })();
+            if let Err(e) = res {
+                *pe.lock().unwrap() = Some(format!("linking the decoded {name} stream: {e}"));
+            }
+        });
+        let (vl, pe, input) = (video_linked.clone(), pad_error.clone(), args.video.clone());
+        decode.connect_no_more_pads(move |d| {
+            if !vl.load(Ordering::SeqCst) {
+                pe.lock().unwrap().get_or_insert_with(|| format!("no video stream in {}", input.display()));
+                gst::element_error!(d, gst::StreamError::WrongType, ("no video stream"));
+            }
+        });
+    }
+
+    let bus = pipeline.bus().unwrap();
+    let result = (|| -> Result<u64> {
+        let started = pipeline.set_state(gst::State::Playing);
+        if started.is_err() {
+            poll_bus(&bus)?;
+            bail!("the pipeline failed to start");
+        }
+        let mut progress = Progress::new();
+        let mut written = 0u64;
+        loop {
+            if let Some(e) = pad_error.lock().unwrap().clone() {
+                bail!("{e}");
+            }
+            if poll_bus(&bus).map_err(|e| pad_error.lock().unwrap().clone().map(|p| anyhow!(p)).unwrap_or(e))? {
+                break;
+            }
+            if let Some(sink) = &appsink {
+                match sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
+                    Some(sample) => {
+                        let buffer = sample.buffer().ok_or_else(|| anyhow!("sample without a buffer"))?;
+                        let caps = sample.caps().ok_or_else(|| anyhow!("sample without caps"))?;
+                        let s = caps.structure(0).ok_or_else(|| anyhow!("empty caps"))?;
+                        let (w, h) = (s.get::<i32>("width")? as usize, s.get::<i32>("height")? as usize);
+                        let meta = SaliencyMeta::from_buffer(buffer)
+                            .ok_or_else(|| anyhow!("frame {} carries no saliency map", written + 1))?;
+                        let map = resize_bilinear(&meta.data, meta.width, meta.height, w, h);
+                        written += 1;
+                        write_png(&out.join(format!("{written:05}.png")), &map, w, h, args.png16)?;
+                        frames.store(written, Ordering::Relaxed);
+                        if let Some(p) = buffer.pts() {
+                            last_pts.store(p.nseconds(), Ordering::Relaxed);
+                        }
+                    }
+                    None if sink.is_eos() => {
+                        // Drain the bus for a late error, then stop.
+                        poll_bus(&bus)?;
+                        break;
+                    }
+                    None => {}
+                }
+            } else {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let pts = last_pts.load(Ordering::Relaxed);
+            progress.update(
+                &pipeline,
+                frames.load(Ordering::Relaxed),
+                (pts != u64::MAX).then(|| gst::ClockTime::from_nseconds(pts)),
+            );
+        }
+        progress.bar.finish_and_clear();
+        Ok(frames.load(Ordering::Relaxed))
+    })();
+    let _ = pipeline.set_state(gst::State::Null);
+    let n = result?;
+    if n == 0 {
+        bail!("no frames decoded from {}", args.video.display());
+    }
+    if mp4 {
+        eprintln!("wrote {n} overlay frames to {}", out.display());
+    } else {
+        eprintln!("wrote {n} saliency maps to {}", out.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resize_bilinear;
+
+    #[test]
+    fn bilinear_identity_and_constant() {
+        let m = vec![0.1, 0.2, 0.3, 0.4];
+        assert_eq!(resize_bilinear(&m, 2, 2, 2, 2), m);
+        let c = resize_bilinear(&[0.5; 6], 3, 2, 7, 5);
+        assert!(c.iter().all(|v| (v - 0.5).abs() < 1e-6));
+        // align_corners=false: 2 → 4 gives [a, .75a+.25b, .25a+.75b, b].
+        let r = resize_bilinear(&[0.0, 1.0], 2, 1, 4, 1);
+        let want = [0.0, 0.25, 0.75, 1.0];
+        assert!(r.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6), "{r:?}");
+    }
+}
