@@ -130,6 +130,29 @@ pub enum ConfigError {
 }
 
 impl ModelConfig {
+    /// The real-time CPU config (`tiny()` of python/dtfsal/config.py, the committed tests/data weights):
+    /// the same architecture, narrower and shallower, at 96×160.
+    pub fn tiny(variant: Variant) -> Self {
+        ModelConfig {
+            name: "tiny".into(),
+            height: 96,
+            width: 160,
+            embed_dim: 24,
+            stage_depths: [1, 1, 2, 1],
+            stage_heads: [1, 1, 2, 4],
+            mvit_spatial_size: [96, 96],
+            mvit_temporal_size: 16,
+            neck_dim: 32,
+            token_size: [3, 5],
+            decoder_dims: [16, 8, 4],
+            vggish_channels: [8, 16, 32, 32, 64, 64],
+            te_heads: 2,
+            te_dim_head: 16,
+            te_mlp_dim: 64,
+            ..ModelConfig::full(variant)
+        }
+    }
+
     /// The paper model (spec §1–§9): 32×224×384 clips, MViTv2-S, 9 VGGish slices.
     pub fn full(variant: Variant) -> Self {
         ModelConfig {
@@ -316,6 +339,14 @@ impl ModelConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tiny_matches_the_committed_tiny_weights() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/tiny-av.weights.safetensors");
+        let file = crate::weights::WeightFile::open(&path).expect("committed tiny weights");
+        assert_eq!(&ModelConfig::tiny(Variant::AudioVisual), file.config());
+        ModelConfig::tiny(Variant::Visual).validate().expect("tiny v is valid");
+    }
 
     const FULL_JSON: &str = r#"{"name":"full","variant":"av","clip_len":32,"height":224,"width":384,"embed_dim":96,"stage_depths":[1,2,11,2],"stage_heads":[1,2,4,8],"mvit_spatial_size":[224,224],"mvit_temporal_size":16,"stage_norm_eps":1e-6,"neck_dim":192,"token_count":5,"token_size":[7,12],"decoder_dims":[96,48,24],"audio_slices":9,"audio_height":112,"audio_width":192,"vggish_channels":[64,128,256,256,512,512],"te_heads":2,"te_dim_head":64,"te_mlp_dim":256,"te_use_patch_embed":true,"amfb_audio_mode":"add","video_mean":[114.7748,107.7354,99.475],"video_std":[38.7568578,37.88248729,40.02898126],"label_frame":16}"#;
 

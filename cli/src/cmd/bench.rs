@@ -80,28 +80,6 @@ pub struct Args {
     pub input: Option<PathBuf>,
 }
 
-/// The `tiny` config of `python/dtfsal/config.py` (the committed `tests/data/tiny-av` weights).
-fn tiny_config(variant: Variant) -> ModelConfig {
-    ModelConfig {
-        name: "tiny".into(),
-        height: 96,
-        width: 160,
-        embed_dim: 24,
-        stage_depths: [1, 1, 2, 1],
-        stage_heads: [1, 1, 2, 4],
-        mvit_spatial_size: [96, 96],
-        mvit_temporal_size: 16,
-        neck_dim: 32,
-        token_size: [3, 5],
-        decoder_dims: [16, 8, 4],
-        vggish_channels: [8, 16, 32, 32, 64, 64],
-        te_heads: 2,
-        te_dim_head: 16,
-        te_mlp_dim: 64,
-        ..ModelConfig::full(variant)
-    }
-}
-
 /// SplitMix64: a tiny deterministic generator, good enough for benchmark weights and inputs.
 struct Rng(u64);
 
@@ -564,7 +542,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                     cfg: if *n == "full" {
                         ModelConfig::full(variant)
                     } else {
-                        tiny_config(variant)
+                        ModelConfig::tiny(variant)
                     },
                     weights: Ok(0xD7F5_A100 + i as u64),
                 })
@@ -672,19 +650,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tiny_config_matches_the_committed_tiny_weights() {
-        let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/tiny-av.weights.safetensors");
-        let file = WeightFile::open(&path).expect("committed tiny weights");
-        assert_eq!(&tiny_config(Variant::AudioVisual), file.config());
-        tiny_config(Variant::Visual)
-            .validate()
-            .expect("tiny v is valid");
-    }
-
-    #[test]
     fn random_weights_are_deterministic_and_plausible() {
-        let cfg = tiny_config(Variant::AudioVisual);
+        let cfg = ModelConfig::tiny(Variant::AudioVisual);
         let a: Vec<Vec<f32>> = expected_tensors(&cfg)
             .iter()
             .map(|(n, s)| random_tensor(&mut Rng(7), n, s))
