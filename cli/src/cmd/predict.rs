@@ -74,30 +74,10 @@ fn make(factory: &str) -> Result<gst::Element> {
         .map_err(|_| anyhow!("GStreamer element `{factory}` is not available (missing plugin?)"))
 }
 
-/// Bilinear resize (align_corners = false, edge-clamped) of a `sw × sh` map to `dw × dh`.
-pub fn resize_bilinear(src: &[f32], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<f32> {
-    assert_eq!(src.len(), sw * sh);
-    if sw == dw && sh == dh {
-        return src.to_vec();
-    }
-    let coords = |d: usize, dn: usize, sn: usize| -> (usize, usize, f32) {
-        let s = ((d as f32 + 0.5) * sn as f32 / dn as f32 - 0.5).max(0.0);
-        let i0 = (s.floor() as usize).min(sn - 1);
-        let i1 = (i0 + 1).min(sn - 1);
-        (i0, i1, s - i0 as f32)
-    };
-    let xs: Vec<_> = (0..dw).map(|x| coords(x, dw, sw)).collect();
-    let mut out = Vec::with_capacity(dw * dh);
-    for y in 0..dh {
-        let (y0, y1, fy) = coords(y, dh, sh);
-        let (r0, r1) = (&src[y0 * sw..(y0 + 1) * sw], &src[y1 * sw..(y1 + 1) * sw]);
-        for &(x0, x1, fx) in &xs {
-            let top = r0[x0] + (r0[x1] - r0[x0]) * fx;
-            let bot = r1[x0] + (r1[x1] - r1[x0]) * fx;
-            out.push(top + (bot - top) * fy);
-        }
-    }
-    out
+/// A `sw x sh` map resized bilinearly (align_corners=False) to `dw x dh` with the engine's resampler.
+fn resize_map(src: &[f32], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<f32> {
+    let map = dtfsal_engine::tensor::Tensor::from_vec(&[1, 1, sh, sw], src.to_vec());
+    dtfsal_engine::ops::resize::trilinear(&map, [1, dh, dw]).into_vec()
 }
 
 fn write_png(path: &Path, map: &[f32], w: usize, h: usize, png16: bool) -> Result<()> {
@@ -323,7 +303,7 @@ pub fn run(args: Args) -> Result<()> {
                         let (w, h) = (s.get::<i32>("width")? as usize, s.get::<i32>("height")? as usize);
                         let meta = SaliencyMeta::from_buffer(buffer)
                             .ok_or_else(|| anyhow!("frame {} carries no saliency map", written + 1))?;
-                        let map = resize_bilinear(&meta.data, meta.width, meta.height, w, h);
+                        let map = resize_map(&meta.data, meta.width, meta.height, w, h);
                         written += 1;
                         write_png(&out.join(format!("{written:05}.png")), &map, w, h, args.png16)?;
                         frames.store(written, Ordering::Relaxed);
@@ -362,21 +342,4 @@ pub fn run(args: Args) -> Result<()> {
         eprintln!("wrote {n} saliency maps to {}", out.display());
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::resize_bilinear;
-
-    #[test]
-    fn bilinear_identity_and_constant() {
-        let m = vec![0.1, 0.2, 0.3, 0.4];
-        assert_eq!(resize_bilinear(&m, 2, 2, 2, 2), m);
-        let c = resize_bilinear(&[0.5; 6], 3, 2, 7, 5);
-        assert!(c.iter().all(|v| (v - 0.5).abs() < 1e-6));
-        // align_corners=false: 2 → 4 gives [a, .75a+.25b, .25a+.75b, b].
-        let r = resize_bilinear(&[0.0, 1.0], 2, 1, 4, 1);
-        let want = [0.0, 0.25, 0.75, 1.0];
-        assert!(r.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6), "{r:?}");
-    }
 }

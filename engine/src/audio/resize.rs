@@ -1,6 +1,7 @@
 //! Examples → model slices: spec §2.2 steps 4–6 (64-frame examples with hop 11, DiffSal's repeat
 //! rule to 9 examples, bilinear resize 64×64 → 112×192).
 
+use crate::ops::resize::axis_table;
 use super::{EXAMPLE_HOP, EXAMPLE_WINDOW, NUM_BANDS, NUM_SLICES, SLICE_H, SLICE_W};
 
 /// Number of examples of `frames` log-mel frames: `1 + (frames − 64) / 11`, 0 if fewer than 64.
@@ -44,16 +45,7 @@ struct Axis {
 
 impl Axis {
     fn new(input: usize, output: usize) -> Self {
-        let scale = input as f32 / output as f32;
-        let taps = (0..output)
-            .map(|o| {
-                let src = (scale * (o as f32 + 0.5) - 0.5).max(0.0);
-                let i0 = (src as usize).min(input - 1);
-                let i1 = if i0 < input - 1 { i0 + 1 } else { i0 };
-                let w1 = src - i0 as f32;
-                (i0, i1, 1.0 - w1, w1)
-            })
-            .collect();
+        let taps = axis_table(input, output).into_iter().map(|(i0, i1, w1)| (i0, i1, 1.0 - w1, w1)).collect();
         Self { taps }
     }
 }

@@ -5,8 +5,9 @@ use rayon::prelude::*;
 
 use crate::tensor::Tensor;
 
-/// Per output index: (low source index, high source index, weight of high).
-fn axis_table(n_in: usize, n_out: usize) -> Vec<(usize, usize, f32)> {
+/// Per output index: (low source index, high source index, weight of high). Shared by every
+/// half-pixel resampler in the engine (volumes here, the audio slices in `audio::resize`).
+pub fn axis_table(n_in: usize, n_out: usize) -> Vec<(usize, usize, f32)> {
     let scale = n_in as f32 / n_out as f32;
     (0..n_out)
         .map(|d| {
@@ -70,6 +71,15 @@ mod tests {
         let got = linear_rows(&[0.0, 1.0, 2.0, 3.0], 4, 1, 8);
         let want = [0.0, 0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3.0];
         got.iter().zip(want).for_each(|(a, b)| assert!((a - b).abs() < 1e-6));
+    }
+
+    #[test]
+    fn bilinear_upsampling_of_a_map() {
+        // align_corners=false: 2 -> 4 gives [a, .75a+.25b, .25a+.75b, b]
+        let m = Tensor::from_vec(&[1, 1, 1, 2], vec![0.0, 1.0]);
+        let r = trilinear(&m, [1, 1, 4]);
+        let want = [0.0, 0.25, 0.75, 1.0];
+        assert!(r.data().iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6), "{:?}", r.data());
     }
 
     #[test]
