@@ -1,14 +1,14 @@
 # Shared settings of the pipeline scripts (sourced, not run).
 #   DTFSAL_BUILD  cargo profile directory holding libgstdtfsal.so (default: release;
 #                 build it with `cargo build -p gst-dtfsal --release`)
-#   MODEL         DTFSal weight file (default: the tiny test model; the bundled demo model comes later)
+#   MODEL         DTFSal weight file (default: empty = the element's embedded demo model)
 #   MEDIA         input file (default: media/bigbuckbunny.mp4, bundled)
 #   INTERVAL      run the model every N frames (default 1)
 #   THREADS       engine threads (0: one per core)
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DTFSAL_BUILD="${DTFSAL_BUILD:-release}"
 export GST_PLUGIN_PATH="$REPO/target/$DTFSAL_BUILD${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
-MODEL="${MODEL:-$REPO/tests/data/tiny-av.weights.safetensors}"
+MODEL="${MODEL:-}"
 MEDIA="${MEDIA:-$REPO/media/bigbuckbunny.mp4}"
 INTERVAL="${INTERVAL:-1}"
 THREADS="${THREADS:-0}"

@@ -6,7 +6,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 export GST_PLUGIN_PATH="$ROOT/target/release"
-MODEL=$(realpath "${1:-tests/data/tiny-av.weights.safetensors}")
+MODEL=${1:+$(realpath "$1")}  # empty: the embedded demo model
 FRAMES=132
 run() { # mode sink-sync alignment
   local t0 t1

@@ -12,6 +12,7 @@ APT_PKGS=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-libav
   espeak-ng sox
+  fonts-dejavu-core
 )
 missing=()
 for p in "${APT_PKGS[@]}"; do
@@ -30,7 +31,19 @@ VENV="$ROOT/python/.venv"
 export PIP_CACHE_DIR="${PIP_CACHE_DIR:-$HOME/.cache/dtfsal-pip}"
 want=$(cat python/requirements.txt | sha256sum | cut -d' ' -f1)
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
-  echo "setup: creating $VENV (pip cache: $PIP_CACHE_DIR)"
+  # torch + its CUDA wheels need ~6 GB installed, ~4 GB more for the cache: without room for the
+  # cache, install without it instead of failing half-way with ENOSPC.
+  mkdir -p "$PIP_CACHE_DIR"
+  free_gb() { df -Pk "$1" | awk 'NR==2 {print int($4 / 1048576)}'; }
+  if [ "$(free_gb "$ROOT/python")" -lt 7 ]; then
+    echo "setup: only $(free_gb "$ROOT/python") GB free under $ROOT/python; the venv needs ~7 GB (torch + CUDA wheels)" >&2
+    exit 1
+  fi
+  if [ "$(free_gb "$PIP_CACHE_DIR")" -lt 12 ] && [ -z "$(ls -A "$PIP_CACHE_DIR" 2>/dev/null)" ]; then
+    echo "setup: little disk free ($(free_gb "$PIP_CACHE_DIR") GB): installing without a pip cache"
+    export PIP_NO_CACHE_DIR=1
+  fi
+  echo "setup: creating $VENV (pip cache: ${PIP_NO_CACHE_DIR:+off}${PIP_NO_CACHE_DIR:-$PIP_CACHE_DIR})"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --upgrade pip
   "$VENV/bin/pip" install -q -r python/requirements.txt

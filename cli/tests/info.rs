@@ -98,3 +98,13 @@ fn info_reports_a_missing_file() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
 }
+
+#[test]
+fn info_without_weights_describes_the_embedded_model() {
+    let out = Command::new(env!("CARGO_BIN_EXE_dtfsal")).arg("info").output().expect("dtfsal runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("(embedded)"), "{stdout}");
+    assert!(stdout.contains("tiny (variant av)"), "{stdout}");
+    assert!(stdout.contains("check:       ok"), "{stdout}");
+}

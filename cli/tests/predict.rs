@@ -87,8 +87,20 @@ fn predict_pngs_png16_and_mp4() {
 
     // Overlay video.
     let mp4 = tmp.path().join("overlay.mp4");
-    ok(&dtfsal(&["predict", av, "--out", mp4.to_str().unwrap(), "--interval", "8"]));
+    let sheet = tmp.path().join("sheet.png");
+    ok(&dtfsal(&[
+        "predict", av, "--out", mp4.to_str().unwrap(), "--interval", "8",
+        "--contact-sheet", sheet.to_str().unwrap(), "--sheet-frames", "6",
+    ]));
     assert!(std::fs::metadata(&mp4).unwrap().len() > 1000);
+    // 6 cells of 320x180 in rows of 4: 2 rows, 4 columns, 4-pixel gaps
+    let img = image::open(&sheet).unwrap();
+    assert_eq!((img.width(), img.height()), (4 * 320 + 5 * 4, 2 * 180 + 3 * 4));
+
+    // A contact sheet needs the overlay video.
+    let out = dtfsal(&["predict", av, "--out", tmp.path().join("d").to_str().unwrap(), "--contact-sheet", "x.png"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs --out FILE.mp4"));
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //!
 //! Knows nothing of GStreamer. Modules:
 //! - [`audio`]: the streaming audio front end (16 kHz samples → log-mel slices `[9,1,112,192]`).
+//! - [`default_model`]: the embedded demo model (tiny AV, trained on synthetic scenes; `models/`).
 //! - [`config`]: the model configuration (every size of the network).
 //! - [`metrics`]: saliency metrics (CC, NSS, AUC-Judd, SIM, KLD, shuffled AUC), MIT benchmark conventions.
 //! - [`model`]: the DTFSal forward pass (`Model::load`, `predict`), one file per module.
@@ -10,6 +11,7 @@
 //! - [`weights`]: the project's weight file (safetensors + model config in its metadata).
 pub mod audio;
 pub mod config;
+pub mod default_model;
 pub mod metrics;
 pub mod model;
 pub mod ops;

@@ -19,16 +19,23 @@ fn predict_does_not_grow_memory() {
     let clip = Clip { video: sq(&case["input/video"]), audio: Some(sq(&case["input/audio"])) };
     drop(case);
     let first = model.predict(&clip).unwrap();
-    model.predict(&clip).unwrap();
-    let Some(warm) = rss_kib() else {
+    if rss_kib().is_none() {
         eprintln!("SKIPPED: no /proc/self/status");
         return;
-    };
-    for _ in 0..8 {
+    }
+    // Warm-up: glibc's per-thread arenas settle only once each rayon worker has run every stage,
+    // which can take a few clips (RSS after 2 clips was seen at 57 MB, later 82-89 MB, steady).
+    // So the baseline is the highest RSS seen over 6 warm-up clips; a leak shows as growth past it.
+    let mut warm = 0;
+    for _ in 0..6 {
+        model.predict(&clip).unwrap();
+        warm = warm.max(rss_kib().unwrap());
+    }
+    for _ in 0..12 {
         assert_eq!(model.predict(&clip).unwrap(), first, "predictions must be deterministic");
     }
     let after = rss_kib().unwrap();
     let growth = after as i64 - warm as i64;
-    eprintln!("VmRSS warm {warm} KiB, after 8 more clips {after} KiB");
-    assert!(growth < 8 * 1024, "RSS grew by {growth} KiB over 8 clips");
+    eprintln!("VmRSS warm (max of 6 clips) {warm} KiB, after 12 more clips {after} KiB");
+    assert!(growth < 8 * 1024, "RSS grew by {growth} KiB over 12 clips");
 }

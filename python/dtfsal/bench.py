@@ -4,7 +4,8 @@
 
 `IN` holds `input/video` [1,3,32,H,W] and, for the audio-visual model, `input/audio` [1,9,1,112,192]
 (the `dtfsal forward` input format). The last line on stdout is a JSON object:
-``{"median_ms", "min_ms", "runs", "warmup", "times_ms", "load_ms", "threads", "peak_rss_kib", "torch"}``.
+``{"median_ms", "min_ms", "runs", "warmup", "times_ms", "cpu_median_ms", "cpu_ms", "load_ms", "threads",
+"peak_rss_kib", "torch"}`` (`cpu_ms`: process CPU time per clip, all threads).
 `peak_rss_kib` is this process's peak resident set (getrusage ru_maxrss, KiB on Linux), torch import
 included.
 """
@@ -64,13 +65,15 @@ def main(argv: list[str] | None = None) -> int:
         audio = None
 
     times: list[float] = []
+    cpu: list[float] = []
     with torch.inference_mode():
         for _ in range(a.warmup):
             model(video, audio)
         for _ in range(a.runs):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             out = model(video, audio)
             times.append((time.perf_counter() - t) * 1e3)
+            cpu.append((time.process_time() - c) * 1e3)
     sal = out[0] if isinstance(out, (tuple, list)) else out
     result = {
         "median_ms": statistics.median(times),
@@ -78,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         "runs": a.runs,
         "warmup": a.warmup,
         "times_ms": times,
+        "cpu_median_ms": statistics.median(cpu),
+        "cpu_ms": cpu,
         "load_ms": load_ms,
         "threads": torch.get_num_threads(),
         "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,

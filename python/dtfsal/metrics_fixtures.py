@@ -4,7 +4,8 @@
 
 A numpy port of the MIT saliency benchmark's MATLAB code (``CC.m``, ``NSS.m``, ``similarity.m``,
 ``KLdiv.m``, ``AUC_Judd.m`` with ``jitter = 0``, ``AUC_shuffled.m`` in its deterministic variant:
-all the other-map locations as negatives, one split) and of MATLAB ``imresize(.., 'bicubic')``,
+all the other-map locations as negatives, one split; ``sauc_random`` is MIT's random-split
+original, not stored in the fixture) and of MATLAB ``imresize(.., 'bicubic')``,
 run on small deterministic synthetic cases: smooth maps, ties in the prediction, a constant
 prediction, an all-zero prediction, a frame with no fixations, a prediction of another size
 (resized to the GT's size, then clamped to [0, 1]).
@@ -179,6 +180,31 @@ def sauc(pred, fix, other, step=SAUC_STEP):
     tp = [0.0] + [float((sth >= t).sum()) / len(sth) for t in th] + [1.0]
     fp = [0.0] + [float((oth >= t).sum()) / len(oth) for t in th] + [1.0]
     return _trapz(fp, tp)
+
+
+def sauc_random(pred, fix, other, nsplits=100, step=SAUC_STEP, rng=None):
+    """``AUC_shuffled.m`` as MIT wrote it: ``nsplits`` splits, each with ``min(Nfix, Nother)``
+    negatives taken from a random permutation of the other map's locations (numpy's RNG stands
+    in for MATLAB's ``randperm``), the mean of the split AUCs. Not stored in the fixture (the RNGs
+    differ); ``engine/tests/metrics.rs`` compares the Rust variant with it within a tolerance."""
+    if not fix.any() or not other.any():
+        return math.nan
+    s = _minmax(pred).ravel()
+    if np.isnan(s).all():
+        return math.nan
+    rng = np.random.default_rng(0) if rng is None else rng
+    sth = s[fix.ravel() > 0]
+    ind = np.flatnonzero(other.ravel() > 0)
+    k = min(len(sth), len(ind))
+    aucs = []
+    for _ in range(nsplits):
+        cur = s[ind[rng.permutation(len(ind))[:k]]]
+        n = int(math.floor(max(sth.max(), cur.max()) / step + 1e-9))
+        th = np.arange(n, -1, -1) * step
+        tp = [0.0] + [float((sth >= t).sum()) / len(sth) for t in th] + [1.0]
+        fp = [0.0] + [float((cur >= t).sum()) / k for t in th] + [1.0]
+        aucs.append(_trapz(fp, tp))
+    return float(np.mean(aucs))
 
 
 # ---------------------------------------------------------------- cases

@@ -4,6 +4,8 @@
       [--init-mvit mvit.safetensors] [--init-vggish vggish.safetensors] [--init W0.safetensors]
 
 Adam 1e-4, x0.1 every 3 epochs, early stop after 3 epochs without validation improvement (spec 10).
+The VGGish trunk stays frozen when it is initialised from AudioSet weights (--init-vggish, the spec's
+setting); without them it is trained with the rest (there is nothing to keep).
 Writes the best weights (project weight file) and a CSV training curve next to them (<out>.curve.csv).
 """
 
@@ -35,7 +37,7 @@ def init_from(model: DTFSal, path: str, part: str) -> None:
     model.load_state_dict(tensors, strict=False)
 
 
-def run_epoch(model, loader, opt=None) -> float:
+def run_epoch(model, loader, opt=None, clip_grad: float = 0.0, warmup=None) -> float:
     train = opt is not None
     model.train(train)
     if hasattr(model, "audio"):
@@ -48,6 +50,10 @@ def run_epoch(model, loader, opt=None) -> float:
             if train:
                 opt.zero_grad()
                 loss.backward()
+                if clip_grad > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+                if warmup is not None:
+                    warmup.step()
                 opt.step()
             total += float(loss.detach()) * len(batch["sal"])
             n += len(batch["sal"])
@@ -56,6 +62,8 @@ def run_epoch(model, loader, opt=None) -> float:
 
 def train(a: argparse.Namespace) -> Path:
     torch.manual_seed(a.seed)
+    if a.threads:
+        torch.set_num_threads(a.threads)
     cfg = get_config(a.config, a.variant)
     model = DTFSal(cfg)
     if a.init:
@@ -64,6 +72,9 @@ def train(a: argparse.Namespace) -> Path:
         init_from(model, a.init_mvit, "mvit")
     if a.init_vggish and cfg.variant == "av":
         init_from(model, a.init_vggish, "vggish")
+    elif cfg.variant == "av":
+        for p in model.audio.vggish.parameters():
+            p.requires_grad_(True)
     train_set = StavisClips(a.root, a.db, a.train_split, cfg, stride=a.stride)
     val_set = StavisClips(a.root, a.db, a.val_split, cfg, stride=a.stride * 2)
     if a.max_clips:
@@ -73,7 +84,21 @@ def train(a: argparse.Namespace) -> Path:
     val_loader = DataLoader(val_set, batch_size=a.batch_size, num_workers=a.workers)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=a.lr)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.1)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=a.lr_step, gamma=0.1)
+    # optional linear warm-up over the first --warmup steps (from-scratch training)
+    lr0 = a.lr
+
+    class Warmup:
+        def __init__(self) -> None:
+            self.n = 0
+
+        def step(self) -> None:
+            self.n += 1
+            if self.n <= a.warmup:  # then the step schedule alone
+                for g in opt.param_groups:
+                    g["lr"] = lr0 * self.n / a.warmup
+
+    warmup = Warmup()
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     curve = out.with_suffix(".curve.csv")
@@ -83,7 +108,7 @@ def train(a: argparse.Namespace) -> Path:
         log.writerow(["epoch", "train_loss", "val_loss", "lr", "seconds"])
         for epoch in range(1, a.epochs + 1):
             t0 = time.time()
-            tr = run_epoch(model, loader, opt)
+            tr = run_epoch(model, loader, opt, a.clip_grad, warmup if a.warmup else None)
             va = run_epoch(model, val_loader)
             log.writerow([epoch, f"{tr:.6f}", f"{va:.6f}", opt.param_groups[0]["lr"], f"{time.time() - t0:.1f}"])
             f.flush()
@@ -112,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--patience", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--lr-step", type=int, default=3, help="epochs between x0.1 learning-rate steps")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--warmup", type=int, default=0, help="linear learning-rate warm-up steps (0: none)")
+    p.add_argument("--clip-grad", type=float, default=0.0, help="clip the gradient norm (0: no clipping)")
     p.add_argument("--stride", type=int, default=8, help="frames between training clips")
     p.add_argument("--max-clips", type=int, default=0, help="cap the clips per epoch (0: all)")
     p.add_argument("--workers", type=int, default=0)

@@ -5,6 +5,7 @@ import math
 import wave
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -66,3 +67,27 @@ def test_training_writes_curve_and_loadable_weights(tmp_path):
     with torch.no_grad():
         sal = model(torch.zeros(1, 3, 32, 96, 160), torch.zeros(1, 9, 1, 112, 192))
     assert sal.shape == (1, 96, 160)
+
+
+def test_vggish_trains_without_audioset_weights_and_warmup_sets_the_lr(tmp_path):
+    """No --init-vggish: the trunk learns with the rest; --warmup ramps the lr; --clip-grad bounds steps."""
+    make_db(tmp_path)
+    out = tmp_path / "m.safetensors"
+    torch.manual_seed(0)
+    before = DTFSal_state(tiny("av"))
+    rc = train_main(["--root", str(tmp_path), "--db", "synth", "--config", "tiny", "--epochs", "1", "--stride", "4",
+                     "--out", str(out), "--lr", "1e-3", "--warmup", "100", "--clip-grad", "0.5", "--seed", "0"])  # fmt: skip
+    assert rc == 0
+    after = load_model(out).state_dict()
+    moved = [k for k in before if k.startswith("audio.vggish.") and not torch.equal(before[k], after[k])]
+    assert moved, "the VGGish trunk did not change"
+    rows = list(csv.DictReader(out.with_suffix(".curve.csv").open()))
+    # 2 steps of a 100-step warm-up: the logged lr is the warmed-up fraction of --lr
+    assert float(rows[0]["lr"]) == pytest.approx(1e-3 * 2 / 100)
+
+
+def DTFSal_state(cfg):
+    from dtfsal.model import DTFSal
+
+    torch.manual_seed(0)
+    return {k: v.clone() for k, v in DTFSal(cfg).state_dict().items()}

@@ -6,7 +6,10 @@
 //! - times the engine in a child process (this binary re-executed with a hidden `--child` flag), so
 //!   the peak RSS it reports (`VmHWM` of `/proc/self/status`) belongs to that config alone, and
 //! - times PyTorch with `python -m dtfsal.bench` on the same files (skipped with a note when the
-//!   python venv is missing or `--no-python` is given).
+//!   python venv is missing or `--no-python` is given), and
+//! - with `--onnx`, exports the same weights with `python -m dtfsal.export_onnx` and times ONNX Runtime's
+//!   CPU provider on them in a child process (the engine's `onnx` backend: intra-op threads = `--threads`,
+//!   inter-op 1; the library from `ORT_DYLIB_PATH`, else the venv's `onnxruntime` wheel).
 //!
 //! Prints a table (median / min ms per clip, clips/s, peak RSS, speed-up = PyTorch median / engine
 //! median) and, with `--json`, writes the same as JSON. This is a benchmark, not a test: numbers
@@ -19,7 +22,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use dtfsal_engine::config::{ModelConfig, Variant};
-use dtfsal_engine::model::{Backend, Clip, Model};
+use dtfsal_engine::model::{Backend, Clip, Model, OnnxProvider};
 use dtfsal_engine::tensor::Tensor;
 use dtfsal_engine::tensor_file::{read_tensors, write_tensors};
 use dtfsal_engine::weights::{Part, StorageDtype, WeightFile, expected_tensors, to_bytes};
@@ -69,9 +72,16 @@ pub struct Args {
     /// Time the engine only.
     #[arg(long, conflicts_with = "python")]
     pub no_python: bool,
+    /// Also time ONNX Runtime (CPU provider, same threads) on the same model, exported with
+    /// `python -m dtfsal.export_onnx` (needs the venv's onnx, onnxscript and onnxruntime).
+    #[arg(long, conflicts_with = "no_python")]
+    pub onnx: bool,
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Internal (with --child): --weights is an .onnx file, run by ONNX Runtime's CPU provider.
+    #[arg(long, hide = true)]
+    pub child_onnx: bool,
     /// Internal: time the engine on --weights and --input in this process, print one JSON line.
     #[arg(long, hide = true, requires_all = ["weights", "input"])]
     pub child: bool,
@@ -180,6 +190,17 @@ fn median(v: &[f64]) -> f64 {
     }
 }
 
+/// CPU time of this process (all threads, user + system) in ms: unlike wall time, it does not grow when
+/// other processes compete for the cores.
+fn process_cpu_ms() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer.
+    if unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) } != 0 {
+        return f64::NAN;
+    }
+    ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 * 1e-6
+}
+
 /// Peak resident set of this process in KiB (`VmHWM`), 0 where /proc is unavailable.
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -214,7 +235,8 @@ fn unbatch(
 fn child(a: &Args, weights: &Path, input: &Path) -> anyhow::Result<()> {
     let runs = a.runs.unwrap_or(1).max(1);
     let t0 = Instant::now();
-    let model = Model::load_with_threads(weights, Backend::Cpu, a.threads)?;
+    let backend = if a.child_onnx { Backend::Onnx(OnnxProvider::Cpu) } else { Backend::Cpu };
+    let model = Model::load_with_threads(weights, backend, a.threads)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let c = model.config().clone();
     let mut inputs = read_tensors(input)?;
@@ -240,11 +262,13 @@ fn child(a: &Args, weights: &Path, input: &Path) -> anyhow::Result<()> {
         model.predict(&clip)?;
     }
     let mut times = Vec::with_capacity(runs);
+    let mut cpu = Vec::with_capacity(runs);
     let mut sum = 0.0f64;
     for _ in 0..runs {
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), process_cpu_ms());
         let map = model.predict(&clip)?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
+        cpu.push(process_cpu_ms() - c);
         sum += map.data.iter().map(|&x| x as f64).sum::<f64>();
     }
     let out = json!({
@@ -255,6 +279,8 @@ fn child(a: &Args, weights: &Path, input: &Path) -> anyhow::Result<()> {
         "runs": runs,
         "warmup": a.warmup,
         "times_ms": times,
+        "cpu_median_ms": median(&cpu),
+        "cpu_ms": cpu,
         "load_ms": load_ms,
         "threads": model.threads(),
         "peak_rss_kib": peak_rss_kib(),
@@ -346,12 +372,15 @@ fn timing_args(a: &Args, weights: &Path, input: &Path, runs: usize) -> Vec<std::
     v
 }
 
-fn run_engine(a: &Args, weights: &Path, input: &Path, runs: usize) -> anyhow::Result<Value> {
+/// Times this binary's `--child` on `weights`: the CPU engine, or with `ort_lib` ONNX Runtime on an .onnx file.
+fn run_engine(a: &Args, weights: &Path, input: &Path, runs: usize, ort_lib: Option<&Path>) -> anyhow::Result<Value> {
     let exe = std::env::current_exe().context("locating the dtfsal executable")?;
-    let out = Command::new(&exe)
-        .arg("bench")
-        .arg("--child")
-        .args(timing_args(a, weights, input, runs))
+    let mut cmd = Command::new(&exe);
+    cmd.arg("bench").arg("--child").args(timing_args(a, weights, input, runs));
+    if let Some(lib) = ort_lib {
+        cmd.arg("--child-onnx").env("ORT_DYLIB_PATH", lib);
+    }
+    let out = cmd
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
@@ -362,6 +391,57 @@ fn run_engine(a: &Args, weights: &Path, input: &Path, runs: usize) -> anyhow::Re
     last_json_line(&out.stdout).context("engine benchmark process printed no JSON result")
 }
 
+fn python_cmd(py: &Path, pkg: &Path) -> Command {
+    let mut pythonpath = std::ffi::OsString::from(pkg);
+    if let Some(old) = std::env::var_os("PYTHONPATH").filter(|s| !s.is_empty()) {
+        pythonpath.push(":");
+        pythonpath.push(old);
+    }
+    let mut cmd = Command::new(py);
+    cmd.env("PYTHONPATH", pythonpath).stdin(Stdio::null());
+    cmd
+}
+
+/// `ORT_DYLIB_PATH`, else the library of the venv's `onnxruntime` wheel.
+fn find_ort_library(py: &Path, pkg: &Path) -> anyhow::Result<PathBuf> {
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|s| !s.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    let out = python_cmd(py, pkg)
+        .args([
+            "-c",
+            "import glob, os, onnxruntime; print(sorted(glob.glob(os.path.join(os.path.dirname(onnxruntime.__file__), 'capi', 'libonnxruntime.so*')))[0])",
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .with_context(|| format!("running {}", py.display()))?;
+    let lib = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || lib.is_empty() {
+        bail!(
+            "--onnx: no ONNX Runtime library: set ORT_DYLIB_PATH or `{} -m pip install onnxruntime`",
+            py.display()
+        );
+    }
+    Ok(PathBuf::from(lib))
+}
+
+/// `python -m dtfsal.export_onnx` of `weights` into `out`.
+fn export_onnx(py: &Path, pkg: &Path, weights: &Path, out: &Path) -> anyhow::Result<()> {
+    let status = python_cmd(py, pkg)
+        .args(["-m", "dtfsal.export_onnx", "--weights"])
+        .arg(weights)
+        .arg("--out")
+        .arg(out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .status()
+        .with_context(|| format!("running {}", py.display()))?;
+    if !status.success() {
+        bail!("python -m dtfsal.export_onnx failed ({status}); it needs `pip install onnx onnxscript onnxruntime`");
+    }
+    Ok(())
+}
+
 fn run_python(
     a: &Args,
     py: &Path,
@@ -370,16 +450,9 @@ fn run_python(
     input: &Path,
     runs: usize,
 ) -> Result<Value, String> {
-    let mut pythonpath = std::ffi::OsString::from(pkg);
-    if let Some(old) = std::env::var_os("PYTHONPATH").filter(|s| !s.is_empty()) {
-        pythonpath.push(":");
-        pythonpath.push(old);
-    }
-    let out = Command::new(py)
+    let out = python_cmd(py, pkg)
         .args(["-m", "dtfsal.bench"])
         .args(timing_args(a, weights, input, runs))
-        .env("PYTHONPATH", pythonpath)
-        .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| format!("cannot run {}: {e}", py.display()))?;
@@ -409,6 +482,7 @@ fn side(v: &Value) -> Value {
         "median_ms": med,
         "min_ms": num(v, "min_ms"),
         "clips_per_s": 1e3 / med,
+        "cpu_median_ms": num(v, "cpu_median_ms"),
         "peak_rss_mb": mib(num(v, "peak_rss_kib")),
         "load_ms": num(v, "load_ms"),
         "threads": v.get("threads"),
@@ -437,6 +511,11 @@ fn print_table(rows: &[Value]) {
         "PyTorch ms (min)",
         "PyTorch peak RSS MB",
         "speed-up",
+        "ORT CPU ms/clip (med)",
+        "ORT ms (min)",
+        "ORT / engine",
+        "CPU time ms: engine / PyTorch / ORT",
+        "CPU-time ORT / engine",
     ];
     let cells: Vec<Vec<String>> = rows
         .iter()
@@ -446,6 +525,15 @@ fn print_table(rows: &[Value]) {
             let speed = r["speedup"]
                 .as_f64()
                 .map_or("-".into(), |s| format!("{s:.2}x"));
+            let o = &r["onnxruntime"];
+            let ort_ratio = r["ort_over_engine"].as_f64().map_or("-".into(), |s| format!("{s:.2}x"));
+            let ort_cpu_ratio = r["ort_over_engine_cpu"].as_f64().map_or("-".into(), |s| format!("{s:.2}x"));
+            let cpu_times = format!(
+                "{} / {} / {}",
+                fmt(num(e, "cpu_median_ms"), 0),
+                fmt(num(p, "cpu_median_ms"), 0),
+                fmt(num(o, "cpu_median_ms"), 0)
+            );
             vec![
                 r["config"].as_str().unwrap_or("?").to_string(),
                 r["variant"].as_str().unwrap_or("?").to_string(),
@@ -458,6 +546,11 @@ fn print_table(rows: &[Value]) {
                 fmt(num(p, "min_ms"), 1),
                 fmt(num(p, "peak_rss_mb"), 0),
                 speed,
+                fmt(num(o, "median_ms"), 1),
+                fmt(num(o, "min_ms"), 1),
+                ort_ratio,
+                cpu_times,
+                ort_cpu_ratio,
             ]
         })
         .collect();
@@ -588,7 +681,24 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             "bench {tag}: engine, {} threads, {} warmup + {runs} runs ...",
             a.threads, a.warmup
         );
-        let engine = run_engine(&a, &weights, &input, runs)?;
+        let engine = run_engine(&a, &weights, &input, runs, None)?;
+        let mut ort = None;
+        if a.onnx {
+            let Ok((py, pkg)) = &python else {
+                bail!("--onnx exports the model with python: {}", python.as_ref().err().map_or("", |s| s.as_str()));
+            };
+            let lib = find_ort_library(py, pkg)?;
+            let onnx = scratch.0.join(format!("{tag}.onnx"));
+            eprintln!("bench {tag}: exporting to ONNX ...");
+            export_onnx(py, pkg, &weights, &onnx)?;
+            eprintln!(
+                "bench {tag}: ONNX Runtime CPU ({}), {} threads, {} warmup + {runs} runs ...",
+                lib.display(),
+                a.threads,
+                a.warmup
+            );
+            ort = Some((run_engine(&a, &onnx, &input, runs, Some(&lib))?, lib));
+        }
         let (torch, torch_note) = match &python {
             Ok((py, pkg)) => {
                 eprintln!(
@@ -624,12 +734,27 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             }),
             "pytorch_note": torch_note,
             "speedup": speedup,
+            "onnxruntime": ort.as_ref().map(|(o, lib)| {
+                let mut s = side(o);
+                s["library"] = json!(lib.display().to_string());
+                s
+            }),
+            "ort_over_engine": ort
+                .as_ref()
+                .map(|(o, _)| num(o, "median_ms") / num(&engine, "median_ms"))
+                .filter(|s| s.is_finite()),
+            "ort_over_engine_cpu": ort
+                .as_ref()
+                .map(|(o, _)| num(o, "cpu_median_ms") / num(&engine, "cpu_median_ms"))
+                .filter(|s| s.is_finite()),
         }));
     }
 
     print_table(&rows);
     println!(
-        "speed-up = PyTorch median / engine median; peak RSS = VmHWM of the engine's own process, ru_maxrss of python's (torch import included)"
+        "speed-up = PyTorch median / engine median; ORT / engine = ONNX Runtime CPU median / engine median (--onnx); \
+         CPU time = process CPU time per clip, all threads (robust to other load on the machine); \
+         peak RSS = VmHWM of the engine's own process, ru_maxrss of python's (torch import included)"
     );
     if let Some(path) = &a.json {
         let doc = json!({

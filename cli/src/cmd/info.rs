@@ -9,13 +9,16 @@ use dtfsal_engine::weights::WeightFile;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Weight file (safetensors with the model config in its metadata).
+    /// Weight file (safetensors with the model config in its metadata; default: the embedded demo model).
     #[arg(long)]
-    pub weights: PathBuf,
+    pub weights: Option<PathBuf>,
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let w = WeightFile::open(&a.weights)?;
+    let w = match &a.weights {
+        Some(p) => WeightFile::open(p)?,
+        None => dtfsal_engine::default_model::weight_file()?,
+    };
     let c = w.config();
     println!("file:        {}", w.path().display());
     println!("part:        {}", w.part());

@@ -1,6 +1,8 @@
 //! One module per subcommand.
 pub mod bench;
+pub mod contact_sheet;
 pub mod eval;
+pub mod eval_figure;
 pub mod forward;
 pub mod info;
 pub mod mel;

@@ -8,7 +8,8 @@
 //!   as `DIR/<frame:05d>.png` (1-based, 8-bit gray, 16-bit with `--png16`) — what `dtfsal eval`
 //!   reads as predictions.
 //! - `--out FILE.mp4`: `output=overlay` → `videoconvert` → I420 → openh264enc ! h264parse
-//!   (fallback avenc_mpeg4) → mp4mux → filesink.
+//!   (fallback avenc_mpeg4) → mp4mux → filesink. `--contact-sheet FILE.png` tees the overlay into
+//!   an appsink and writes a grid of frames sampled evenly over the video.
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,6 +21,8 @@ use clap::ValueEnum;
 use gst::prelude::*;
 use gstdtfsal::dtfsal::meta::SaliencyMeta;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::contact_sheet::ContactSheet;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum AlignmentArg {
@@ -33,6 +36,28 @@ pub enum AlignmentArg {
 pub enum BackendArg {
     /// Portable CPU engine.
     Cpu,
+    /// ONNX Runtime on `--onnx-provider`; `--weights` is an exported .onnx file (python -m dtfsal.export_onnx).
+    Onnx,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum OnnxProviderArg {
+    /// ONNX Runtime's CPU kernels (pip install onnxruntime).
+    Cpu,
+    /// NVIDIA GPU through CUDA + cuDNN (pip install onnxruntime-gpu).
+    Cuda,
+    /// NVIDIA TensorRT (onnxruntime-gpu + TensorRT); CUDA runs the nodes TensorRT does not take.
+    Tensorrt,
+}
+
+impl OnnxProviderArg {
+    pub fn nick(self) -> &'static str {
+        match self {
+            Self::Cpu => "cpu",
+            Self::Cuda => "cuda",
+            Self::Tensorrt => "tensorrt",
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -43,7 +68,8 @@ pub struct Args {
     /// for the heat-map overlay video.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// DTFSal weight file (default: the repository's tiny test model, when present).
+    /// DTFSal weight file (default: the embedded demo model, tiny AV trained on synthetic scenes); with
+    /// `--backend onnx`, an exported .onnx file (required).
     #[arg(long)]
     pub weights: Option<PathBuf>,
     /// Which frame of its clip a map is attached to.
@@ -55,17 +81,34 @@ pub struct Args {
     /// Engine threads (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: u32,
-    /// Inference backend.
+    /// Inference backend (onnx: libonnxruntime from ORT_DYLIB_PATH, e.g. from `pip install onnxruntime`).
     #[arg(long, value_enum, default_value = "cpu")]
     pub backend: BackendArg,
+    /// ONNX Runtime execution provider (with `--backend onnx`).
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub onnx_provider: OnnxProviderArg,
+    /// GPU index (cuda, tensorrt).
+    #[arg(long, default_value_t = 0)]
+    pub device_id: i32,
+    /// TensorRT: build fp16 engines.
+    #[arg(long)]
+    pub trt_fp16: bool,
+    /// TensorRT: keep built engines in DIR and reuse them (the first start builds, later ones load).
+    #[arg(long, value_name = "DIR")]
+    pub trt_cache_dir: Option<PathBuf>,
+    /// TensorRT: builder workspace in MiB (0: ONNX Runtime's default).
+    #[arg(long, default_value_t = 0)]
+    pub trt_workspace_mb: u32,
     /// Write 16-bit PNGs (map × 65535) instead of 8-bit (map × 255).
     #[arg(long)]
     pub png16: bool,
-}
-
-fn default_weights() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/tiny-av.weights.safetensors");
-    p.exists().then_some(p)
+    /// Also write a contact sheet: a PNG grid of overlay frames sampled evenly over the video
+    /// (with `--out FILE.mp4`).
+    #[arg(long, value_name = "FILE.png")]
+    pub contact_sheet: Option<PathBuf>,
+    /// Frames on the contact sheet (4 per row).
+    #[arg(long, default_value_t = 12)]
+    pub sheet_frames: usize,
 }
 
 fn make(factory: &str) -> Result<gst::Element> {
@@ -154,17 +197,21 @@ pub fn run(args: Args) -> Result<()> {
     if !args.video.is_file() {
         bail!("input video not found: {}", args.video.display());
     }
-    let weights = match args.weights.clone().or_else(default_weights) {
-        Some(w) => w,
-        None => bail!("no model: pass --weights FILE.safetensors"),
-    };
-    if !weights.is_file() {
-        bail!("weight file not found: {}", weights.display());
+    if let Some(w) = &args.weights
+        && !w.is_file()
+    {
+        bail!("weight file not found: {}", w.display());
     }
     if args.interval == 0 {
         bail!("--interval must be at least 1");
     }
     let mp4 = args.out.as_ref().is_some_and(|o| o.extension().is_some_and(|e| e.eq_ignore_ascii_case("mp4")));
+    if args.contact_sheet.is_some() && !mp4 {
+        bail!("--contact-sheet shows the overlay: it needs --out FILE.mp4");
+    }
+    if args.sheet_frames == 0 {
+        bail!("--sheet-frames must be at least 1");
+    }
     let out = args.out.clone().unwrap_or_else(|| {
         let stem = args.video.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         PathBuf::from(format!("{stem}_saliency"))
@@ -178,7 +225,9 @@ pub fn run(args: Args) -> Result<()> {
     let decode = make("decodebin")?;
     let vconv = make("videoconvert")?;
     let sal = make("dtfsal")?;
-    sal.set_property("model", weights.to_string_lossy().as_ref());
+    if let Some(w) = &args.weights {
+        sal.set_property("model", w.to_string_lossy().as_ref());
+    }
     sal.set_property("threads", args.threads);
     sal.set_property("interval", args.interval);
     sal.set_property_from_str("alignment", match args.alignment {
@@ -187,7 +236,19 @@ pub fn run(args: Args) -> Result<()> {
     });
     sal.set_property_from_str("mode", "sync");
     sal.set_property_from_str("output", if mp4 { "overlay" } else { "passthrough-with-meta" });
-    let BackendArg::Cpu = args.backend;
+    if let BackendArg::Onnx = args.backend {
+        if args.weights.is_none() {
+            bail!("--backend onnx needs --weights M.onnx (an exported model: python -m dtfsal.export_onnx)");
+        }
+        sal.set_property_from_str("backend", "onnx");
+        sal.set_property_from_str("onnx-provider", args.onnx_provider.nick());
+        sal.set_property("device-id", args.device_id);
+        sal.set_property("trt-fp16", args.trt_fp16);
+        if let Some(d) = &args.trt_cache_dir {
+            sal.set_property("trt-cache-dir", d.to_string_lossy().as_ref());
+        }
+        sal.set_property("trt-workspace-mb", args.trt_workspace_mb);
+    }
     pipeline.add_many([&src, &decode, &vconv, &sal])?;
     src.link(&decode)?;
     vconv.link_pads(Some("src"), &sal, Some("video_sink"))?;
@@ -196,6 +257,7 @@ pub fn run(args: Args) -> Result<()> {
     let frames = Arc::new(AtomicU64::new(0));
     let last_pts = Arc::new(AtomicU64::new(u64::MAX));
     let mut appsink = None;
+    let mut thumbs = None;
     if mp4 {
         let conv = make("videoconvert")?;
         let caps = gst::ElementFactory::make("capsfilter")
@@ -215,7 +277,22 @@ pub fn run(args: Args) -> Result<()> {
         chain.push(gst::ElementFactory::make("filesink").property("location", &out).build()?);
         pipeline.add_many(&chain)?;
         gst::Element::link_many(&chain)?;
-        sal.link(&chain[0])?;
+        if args.contact_sheet.is_some() {
+            // sal ! tee ! queue ! <encoder chain>;  tee ! queue ! videoconvert ! RGB ! appsink
+            let tee = make("tee")?;
+            let (q1, q2, conv) = (make("queue")?, make("queue")?, make("videoconvert")?);
+            let rgb = gst::ElementFactory::make("capsfilter")
+                .property("caps", gst::Caps::builder("video/x-raw").field("format", "RGB").build())
+                .build()?;
+            let sink = gst_app::AppSink::builder().sync(false).max_buffers(4).build();
+            pipeline.add_many([&tee, &q1, &q2, &conv, &rgb, sink.upcast_ref()])?;
+            sal.link(&tee)?;
+            gst::Element::link_many([&tee, &q1, &chain[0]])?;
+            gst::Element::link_many([&tee, &q2, &conv, &rgb, sink.upcast_ref()])?;
+            thumbs = Some(sink);
+        } else {
+            sal.link(&chain[0])?;
+        }
         let (f, p) = (frames.clone(), last_pts.clone());
         sal.static_pad("src").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, info| {
             if let Some(b) = info.buffer() {
@@ -279,6 +356,7 @@ pub fn run(args: Args) -> Result<()> {
     }
 
     let bus = pipeline.bus().unwrap();
+    let mut sheet = args.contact_sheet.as_ref().map(|_| ContactSheet::new(args.sheet_frames, 4));
     let result = (|| -> Result<u64> {
         let started = pipeline.set_state(gst::State::Playing);
         if started.is_err() {
@@ -318,6 +396,21 @@ pub fn run(args: Args) -> Result<()> {
                     }
                     None => {}
                 }
+            } else if let (Some(sink), Some(sheet)) = (&thumbs, sheet.as_mut()) {
+                if let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
+                    let buffer = sample.buffer().ok_or_else(|| anyhow!("sample without a buffer"))?;
+                    let info = gst_video::VideoInfo::from_caps(sample.caps().ok_or_else(|| anyhow!("no caps"))?)?;
+                    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
+                        .map_err(|_| anyhow!("unreadable RGB frame"))?;
+                    // rows may be padded: copy them tightly
+                    let (w, h, stride) = (info.width() as usize, info.height() as usize, info.stride()[0] as usize);
+                    let data = frame.plane_data(0)?;
+                    let mut rgb = Vec::with_capacity(3 * w * h);
+                    for row in 0..h {
+                        rgb.extend_from_slice(&data[row * stride..row * stride + 3 * w]);
+                    }
+                    sheet.push(&rgb, w as u32, h as u32)?;
+                }
             } else {
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -335,6 +428,10 @@ pub fn run(args: Args) -> Result<()> {
     let n = result?;
     if n == 0 {
         bail!("no frames decoded from {}", args.video.display());
+    }
+    if let (Some(path), Some(sheet)) = (&args.contact_sheet, &sheet) {
+        sheet.write(path)?;
+        eprintln!("wrote a contact sheet of {} frames to {}", sheet.frames_seen(), path.display());
     }
     if mp4 {
         eprintln!("wrote {n} overlay frames to {}", out.display());

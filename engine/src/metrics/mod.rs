@@ -30,7 +30,7 @@ pub use cc::cc;
 pub use kld::{KLD_EPS, kld};
 pub use nss::nss;
 pub use resize::imresize_bicubic;
-pub use sauc::{SAUC_STEP, sauc};
+pub use sauc::{SAUC_SPLITS, SAUC_STEP, sauc, sauc_random};
 pub use sim::sim;
 
 /// A 2-D map, row-major: `data[y * width + x]`.
@@ -170,17 +170,43 @@ impl FrameScores {
     }
 }
 
+/// Which shuffled AUC [`score_frame_with`] computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SaucVariant {
+    /// [`sauc`]: every negative location once (deterministic).
+    All,
+    /// [`sauc_random`]: MIT's random splits, the RNG seeded with `seed`.
+    Random { splits: usize, seed: u64 },
+}
+
 /// Every metric of one frame. `pred` must already have the ground truth's size
 /// ([`prepare_prediction`]); `density` is the GT density map, `fix` the frame's fixations and
 /// `other` the negatives of the shuffled AUC (the video's other frames' fixations).
+/// The sAUC is the deterministic variant ([`SaucVariant::All`]).
 pub fn score_frame(pred: &Map, density: &Map, fix: &Fixations, other: &Fixations) -> FrameScores {
+    score_frame_with(pred, density, fix, other, SaucVariant::All)
+}
+
+/// [`score_frame`] with the sAUC variant chosen.
+pub fn score_frame_with(
+    pred: &Map,
+    density: &Map,
+    fix: &Fixations,
+    other: &Fixations,
+    variant: SaucVariant,
+) -> FrameScores {
     FrameScores {
         cc: cc(pred, density),
         nss: nss(pred, fix),
         auc_j: auc_judd(pred, fix),
         sim: sim(pred, density),
         kld: kld(pred, density),
-        sauc: sauc(pred, fix, other, SAUC_STEP),
+        sauc: match variant {
+            SaucVariant::All => sauc(pred, fix, other, SAUC_STEP),
+            SaucVariant::Random { splits, seed } => {
+                sauc_random(pred, fix, other, SAUC_STEP, splits, seed)
+            }
+        },
     }
 }
 

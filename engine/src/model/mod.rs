@@ -1,10 +1,13 @@
-//! The DTFSal model on the CPU backend: load once, predict many clips.
+//! The DTFSal model: load once, predict many clips, on the CPU engine or (cargo feature `onnx`) ONNX
+//! Runtime.
 //!
 //! ```no_run
-//! use dtfsal_engine::model::{Backend, Clip, Model};
+//! use dtfsal_engine::model::{Backend, Clip, Model, OnnxProvider};
 //! let model = Model::load("tiny-av.safetensors", Backend::Cpu).unwrap();
 //! # let clip: Clip = unimplemented!();
 //! let map = model.predict(&clip).unwrap(); // [H, W] in (0, 1)
+//! // the same model exported by `python -m dtfsal.export_onnx`, run by ONNX Runtime
+//! let ort = Model::load("tiny-av.onnx", Backend::Onnx(OnnxProvider::Cpu)).unwrap();
 //! ```
 
 mod amfb;
@@ -15,6 +18,7 @@ mod encoder;
 mod lteb;
 mod mvit_block;
 mod neck;
+pub mod onnx;
 mod params;
 mod temporal;
 mod tokens;
@@ -31,6 +35,7 @@ use crate::weights::{Part, WeightError, WeightFile, expected_tensors};
 
 pub use dltfb::{Axis, axial_shift};
 pub use encoder::block_settings;
+pub use onnx::{OnnxOptions, OnnxProvider};
 
 /// Named intermediate tensors (the parity names of `python/dtfsal`, batch dimension included).
 pub type Trace = BTreeMap<String, Tensor>;
@@ -40,6 +45,9 @@ pub type Trace = BTreeMap<String, Tensor>;
 pub enum Backend {
     /// The portable CPU engine (gemm + rayon).
     Cpu,
+    /// ONNX Runtime on an execution provider (cargo feature `onnx`); the model file is an exported
+    /// `.onnx` (`python -m dtfsal.export_onnx`), not a weight file. See [`onnx`].
+    Onnx(OnnxProvider),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +58,9 @@ pub enum ModelError {
     Input { tensor: &'static str, reason: String },
     #[error("cannot start {threads} worker threads: {reason}")]
     Threads { threads: usize, reason: String },
+    /// The ONNX Runtime backend: library, provider, file or run (the message names what to install).
+    #[error("onnx backend: {0}")]
+    Onnx(String),
 }
 
 /// One clip: normalised video `[3, T, H, W]` and, for the AV model, audio slices `[9, 1, 112, 192]`.
@@ -75,6 +86,16 @@ struct AudioPath {
 
 pub struct Model {
     cfg: ModelConfig,
+    net: Net,
+}
+
+enum Net {
+    Cpu(Box<CpuNet>),
+    Onnx(onnx::OnnxNet),
+}
+
+/// The CPU engine's network.
+struct CpuNet {
     encoder: encoder::VideoEncoder,
     neck: neck::FeatureNeck,
     lteb: Vec<lteb::Lteb>,
@@ -91,10 +112,44 @@ impl Model {
         Self::load_with_threads(path, backend, 0)
     }
 
-    /// As [`Model::load`], with `threads` worker threads (0: one per core).
+    /// As [`Model::load`], with `threads` worker threads (0: one per core). For [`Backend::Onnx`], `path`
+    /// is an exported `.onnx` file and `threads` ONNX Runtime's intra-op threads.
     pub fn load_with_threads(path: impl AsRef<Path>, backend: Backend, threads: usize) -> Result<Self, ModelError> {
-        let Backend::Cpu = backend;
-        let file = WeightFile::open(path)?;
+        match backend {
+            Backend::Cpu => Self::from_weight_file(WeightFile::open(path)?, backend, threads),
+            Backend::Onnx(provider) => Self::load_onnx(path, &OnnxOptions { provider, threads, ..Default::default() }),
+        }
+    }
+
+    /// An exported `.onnx` file run by ONNX Runtime with these options (cargo feature `onnx`).
+    pub fn load_onnx(path: impl AsRef<Path>, opts: &OnnxOptions) -> Result<Self, ModelError> {
+        let path = path.as_ref();
+        if path.extension().is_some_and(|e| e == "safetensors") {
+            return Err(ModelError::Onnx(format!(
+                "{} is a weight file; the onnx backend runs an exported .onnx file \
+                 (`python -m dtfsal.export_onnx --weights W.safetensors --out M.onnx`)",
+                path.display()
+            )));
+        }
+        let (cfg, net) = onnx::OnnxNet::load(path, opts)?;
+        Ok(Self { cfg, net: Net::Onnx(net) })
+    }
+
+    /// The model embedded in the engine ([`crate::default_model`]): the demo model, with no file to find.
+    pub fn load_default(backend: Backend, threads: usize) -> Result<Self, ModelError> {
+        Self::from_weight_file(crate::default_model::weight_file()?, backend, threads)
+    }
+
+    /// Builds the model from an opened weight file (checked: part, names, shapes, dtypes). CPU backend
+    /// only: ONNX Runtime runs exported `.onnx` files ([`Model::load_onnx`]).
+    pub fn from_weight_file(file: WeightFile, backend: Backend, threads: usize) -> Result<Self, ModelError> {
+        if let Backend::Onnx(_) = backend {
+            return Err(ModelError::Onnx(format!(
+                "{} is a weight file; the onnx backend runs an exported .onnx file \
+                 (`python -m dtfsal.export_onnx --weights W.safetensors --out M.onnx`)",
+                file.path().display()
+            )));
+        }
         if file.part() != Part::Model {
             return Err(WeightError::BadMetadata {
                 path: file.path().to_path_buf(),
@@ -120,7 +175,7 @@ impl Model {
             .thread_name(|i| format!("dtfsal-cpu-{i}"))
             .build()
             .map_err(|e| ModelError::Threads { threads, reason: e.to_string() })?;
-        Ok(Self {
+        let net = CpuNet {
             encoder: encoder::VideoEncoder::load(&p, &cfg)?,
             neck: neck::FeatureNeck::load(&p, &cfg)?,
             lteb: (0..3).map(|i| lteb::Lteb::load(&p, i)).collect::<Result<_, _>>()?,
@@ -128,9 +183,9 @@ impl Model {
             audio,
             decoders: (0..4).map(|i| decoder::Decoder::load(&p, i)).collect::<Result<_, _>>()?,
             fuse: p.conv3d("fuse", true, [1, 1, 1], [0, 1, 1], 1)?,
-            cfg,
             pool,
-        })
+        };
+        Ok(Self { cfg, net: Net::Cpu(Box::new(net)) })
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -139,7 +194,18 @@ impl Model {
 
     /// Worker threads this model computes with.
     pub fn threads(&self) -> usize {
-        self.pool.current_num_threads()
+        match &self.net {
+            Net::Cpu(n) => n.pool.current_num_threads(),
+            Net::Onnx(n) => n.threads(),
+        }
+    }
+
+    /// The backend this model runs on.
+    pub fn backend(&self) -> &'static str {
+        match &self.net {
+            Net::Cpu(_) => "cpu",
+            Net::Onnx(_) => "onnx",
+        }
     }
 
     /// Checks a clip's shapes against the config; errors name the tensor.
@@ -164,16 +230,29 @@ impl Model {
 
     pub fn predict(&self, clip: &Clip) -> Result<SaliencyMap, ModelError> {
         self.check_clip(clip)?;
-        Ok(self.pool.install(|| self.forward(clip, None)))
+        match &self.net {
+            Net::Cpu(n) => Ok(n.pool.install(|| n.forward(&self.cfg, clip, None))),
+            Net::Onnx(n) => n.predict(&self.cfg, clip),
+        }
     }
 
-    /// [`Model::predict`], also recording every block-boundary tensor into `trace`.
+    /// [`Model::predict`], also recording every block-boundary tensor into `trace` (CPU backend; the
+    /// ONNX backend records only `output/sal`).
     pub fn predict_traced(&self, clip: &Clip, trace: &mut Trace) -> Result<SaliencyMap, ModelError> {
         self.check_clip(clip)?;
-        Ok(self.pool.install(|| self.forward(clip, Some(trace))))
+        match &self.net {
+            Net::Cpu(n) => Ok(n.pool.install(|| n.forward(&self.cfg, clip, Some(trace)))),
+            Net::Onnx(n) => {
+                let map = n.predict(&self.cfg, clip)?;
+                trace.insert("output/sal".into(), Tensor::from_vec(&[1, map.height, map.width], map.data.clone()));
+                Ok(map)
+            }
+        }
     }
+}
 
-    fn forward(&self, clip: &Clip, mut trace: Option<&mut Trace>) -> SaliencyMap {
+impl CpuNet {
+    fn forward(&self, cfg: &ModelConfig, clip: &Clip, mut trace: Option<&mut Trace>) -> SaliencyMap {
         let mut watch = Stopwatch::from_env();
         let feats = self.encoder.forward(&clip.video, trace.as_deref_mut());
         watch.lap("encoder");
@@ -212,7 +291,7 @@ impl Model {
         }
         let maps: Vec<Tensor> = levels.iter().zip(&self.decoders).map(|(x, d)| d.forward(x)).collect();
         watch.lap("decoders");
-        let (h, w) = (self.cfg.height, self.cfg.width);
+        let (h, w) = (cfg.height, cfg.width);
         let mut cat = Vec::with_capacity(4 * h * w);
         for (i, m) in maps.iter().enumerate() {
             record(format!("decoder/s{}", i + 1), m);

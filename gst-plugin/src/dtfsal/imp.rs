@@ -9,7 +9,8 @@ use dtfsal_engine::audio::{
     CLIP_AUDIO_SHAPE, LogMelFrontend, STFT_HOP, WINDOW_SAMPLES, sample_index_ns, window_start_frame_ns,
 };
 use dtfsal_engine::config::ModelConfig;
-use dtfsal_engine::model::{Backend as EngineBackend, Clip, Model, SaliencyMap};
+use dtfsal_engine::default_model;
+use dtfsal_engine::model::{Backend as EngineBackend, Clip, Model, OnnxOptions, OnnxProvider as EngineOnnxProvider, SaliencyMap};
 use dtfsal_engine::tensor::Tensor;
 use gst::glib;
 use gst::prelude::*;
@@ -23,7 +24,7 @@ use super::meta::SaliencyMeta;
 use super::preprocess::Preprocessor;
 use super::render;
 use super::worker::{Done, Job, Worker};
-use super::{Alignment, Backend, Colormap, Mode, Output};
+use super::{Alignment, Backend, Colormap, Mode, OnnxProvider, Output};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("dtfsal", gst::DebugColorFlags::empty(), Some("DTFSal audio-visual saliency"))
@@ -38,6 +39,10 @@ const POLL: Duration = Duration::from_millis(20);
 struct Settings {
     model: String,
     backend: Backend,
+    onnx_provider: OnnxProvider,
+    trt_fp16: bool,
+    trt_cache_dir: String,
+    trt_workspace_mb: u32,
     device_id: i32,
     threads: u32,
     interval: u32,
@@ -54,6 +59,10 @@ impl Default for Settings {
         Self {
             model: String::new(),
             backend: Backend::Cpu,
+            onnx_provider: OnnxProvider::Cpu,
+            trt_fp16: false,
+            trt_cache_dir: String::new(),
+            trt_workspace_mb: 0,
             device_id: 0,
             threads: 0,
             interval: 1,
@@ -317,13 +326,43 @@ impl ObjectImpl for Dtfsal {
                     .nick("Model")
                     .blurb(
                         "Path of the DTFSal weight file (.safetensors with the model config in its metadata). \
-                         Required: the element fails to start (READY->PAUSED) without a loadable model.",
+                         Unset or empty: the embedded demo model (tiny AV, trained on synthetic scenes, not \
+                         on human attention). A file that cannot be loaded fails the start (READY->PAUSED).",
                     )
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("backend", Backend::Cpu)
                     .nick("Backend")
-                    .blurb("Inference backend (only the compiled-in backends are listed)")
+                    .blurb(
+                        "Inference backend: cpu (the built-in engine, weight files) or onnx (ONNX Runtime \
+                         running an exported .onnx file given as `model`; libonnxruntime from ORT_DYLIB_PATH)",
+                    )
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("onnx-provider", OnnxProvider::Cpu)
+                    .nick("ONNX provider")
+                    .blurb("ONNX Runtime execution provider with backend=onnx: cpu, cuda or tensorrt")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("trt-fp16")
+                    .nick("TensorRT fp16")
+                    .blurb("onnx-provider=tensorrt: build fp16 engines (trt_fp16_enable)")
+                    .default_value(false)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("trt-cache-dir")
+                    .nick("TensorRT engine cache")
+                    .blurb(
+                        "onnx-provider=tensorrt: directory where built engines are kept and reused \
+                         (trt_engine_cache_path; empty: no cache, every start rebuilds)",
+                    )
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("trt-workspace-mb")
+                    .nick("TensorRT workspace")
+                    .blurb("onnx-provider=tensorrt: builder workspace in MiB (trt_max_workspace_size; 0: default)")
+                    .maximum(1 << 20)
+                    .default_value(0)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecInt::builder("device-id")
@@ -336,7 +375,7 @@ impl ObjectImpl for Dtfsal {
                     .build(),
                 glib::ParamSpecUInt::builder("threads")
                     .nick("Threads")
-                    .blurb("Worker threads of the CPU engine (0: one per core)")
+                    .blurb("Worker threads of the CPU engine, or ONNX Runtime's intra-op threads (0: one per core)")
                     .maximum(1024)
                     .default_value(0)
                     .mutable_ready()
@@ -410,6 +449,10 @@ impl ObjectImpl for Dtfsal {
         match pspec.name() {
             "model" => s.model = value.get::<Option<String>>().ok().flatten().unwrap_or_default(),
             "backend" => s.backend = value.get().unwrap_or_default(),
+            "onnx-provider" => s.onnx_provider = value.get().unwrap_or_default(),
+            "trt-fp16" => s.trt_fp16 = value.get().unwrap_or(false),
+            "trt-cache-dir" => s.trt_cache_dir = value.get::<Option<String>>().ok().flatten().unwrap_or_default(),
+            "trt-workspace-mb" => s.trt_workspace_mb = value.get().unwrap_or(0),
             "device-id" => s.device_id = value.get().unwrap_or(0),
             "threads" => s.threads = value.get().unwrap_or(0),
             "interval" => s.interval = value.get::<u32>().unwrap_or(1).max(1),
@@ -428,6 +471,10 @@ impl ObjectImpl for Dtfsal {
         match pspec.name() {
             "model" => s.model.to_value(),
             "backend" => s.backend.to_value(),
+            "onnx-provider" => s.onnx_provider.to_value(),
+            "trt-fp16" => s.trt_fp16.to_value(),
+            "trt-cache-dir" => s.trt_cache_dir.to_value(),
+            "trt-workspace-mb" => s.trt_workspace_mb.to_value(),
             "device-id" => s.device_id.to_value(),
             "threads" => s.threads.to_value(),
             "interval" => s.interval.to_value(),
@@ -763,31 +810,55 @@ impl Dtfsal {
 impl AggregatorImpl for Dtfsal {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = lock(&self.settings).clone();
-        if settings.model.is_empty() {
-            return Err(gst::error_msg!(
-                gst::LibraryError::Settings,
-                ("No model set: set the 'model' property to a DTFSal weight file (.safetensors)")
-            ));
-        }
-        let Backend::Cpu = settings.backend;
-        let model = Model::load_with_threads(&settings.model, EngineBackend::Cpu, settings.threads as usize)
-            .map_err(|e| {
-                gst::error_msg!(
-                    gst::ResourceError::OpenRead,
-                    ("Cannot load model '{}': {}", settings.model, e),
-                    ["model path: {}", settings.model]
-                )
-            })?;
+        let threads = settings.threads as usize;
+        let (model, model_name) = match settings.backend {
+            Backend::Cpu if settings.model.is_empty() => {
+                (Model::load_default(EngineBackend::Cpu, threads), default_model::NAME.to_string())
+            }
+            Backend::Cpu => (Model::load_with_threads(&settings.model, EngineBackend::Cpu, threads), settings.model.clone()),
+            Backend::Onnx if settings.model.is_empty() => {
+                return Err(gst::error_msg!(
+                    gst::ResourceError::Settings,
+                    ["backend=onnx needs `model`: an exported .onnx file (python -m dtfsal.export_onnx)"]
+                ));
+            }
+            Backend::Onnx => {
+                let opts = OnnxOptions {
+                    provider: match settings.onnx_provider {
+                        OnnxProvider::Cpu => EngineOnnxProvider::Cpu,
+                        OnnxProvider::Cuda => EngineOnnxProvider::Cuda,
+                        OnnxProvider::TensorRt => EngineOnnxProvider::TensorRt,
+                    },
+                    device_id: settings.device_id,
+                    threads,
+                    library: None,
+                    trt_fp16: settings.trt_fp16,
+                    trt_cache_dir: (!settings.trt_cache_dir.is_empty()).then(|| settings.trt_cache_dir.clone().into()),
+                    trt_workspace_bytes: (settings.trt_workspace_mb > 0)
+                        .then(|| settings.trt_workspace_mb as usize * (1 << 20)),
+                    spin: false,
+                };
+                (Model::load_onnx(&settings.model, &opts), settings.model.clone())
+            }
+        };
+        let model = model.map_err(|e| {
+            gst::error_msg!(
+                gst::ResourceError::OpenRead,
+                ("Cannot load model '{}': {}", model_name, e),
+                ["model: {}", model_name]
+            )
+        })?;
         let cfg = model.config().clone();
         gst::info!(
             CAT,
             imp = self,
-            "model {} ({}, {} frames of {}x{}), {} threads",
-            settings.model,
+            "model {} ({}, {} frames of {}x{}), backend {}, {} threads",
+            model_name,
             cfg.variant.as_str(),
             cfg.clip_len,
             cfg.width,
             cfg.height,
+            model.backend(),
             model.threads()
         );
         let worker = Worker::spawn(Arc::new(model)).map_err(|e| {

@@ -65,6 +65,29 @@ pub enum Backend {
     #[default]
     #[enum_value(name = "CPU: portable engine (GEMM + rayon threads)", nick = "cpu")]
     Cpu = 0,
+    /// ONNX Runtime on the provider of `onnx-provider`; `model` is an exported .onnx file.
+    #[enum_value(
+        name = "ONNX Runtime: an exported .onnx model (python -m dtfsal.export_onnx) on onnx-provider",
+        nick = "onnx"
+    )]
+    Onnx = 1,
+}
+
+/// ONNX Runtime execution provider (backend=onnx).
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstDtfsalOnnxProvider")]
+pub enum OnnxProvider {
+    #[default]
+    #[enum_value(name = "CPU: ONNX Runtime's CPU kernels (pip install onnxruntime)", nick = "cpu")]
+    Cpu = 0,
+    #[enum_value(name = "CUDA: NVIDIA GPU through CUDA + cuDNN (pip install onnxruntime-gpu)", nick = "cuda")]
+    Cuda = 1,
+    #[enum_value(
+        name = "TensorRT: NVIDIA TensorRT, CUDA for the nodes it does not take (onnxruntime-gpu + TensorRT)",
+        nick = "tensorrt"
+    )]
+    TensorRt = 2,
 }
 
 /// Which frame of its clip a map is attached to.
