@@ -190,11 +190,12 @@ def make_video(ss: np.random.SeedSequence, frames: int, fps: float, h: int, w: i
     objects, onsets_of = [], []
     for _ in range(rng.integers(2, 6)):
         shape = str(rng.choice(SHAPES))
-        r = float(rng.uniform(9, 26))
+        r0 = float(rng.uniform(9, 26))  # radius at 320 x 192, scaled to the frame
+        r = r0 * min(h / 192, w / 320)
         colour = 255 * np.array(colorsys.hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.5, 1), rng.uniform(0.6, 1)))
         onsets = np.sort(rng.uniform(-0.3, n / RATE, rng.poisson(2.2 * n / RATE) + 1))
         env = envelope_from_onsets(onsets, n, decay_s=float(rng.uniform(0.15, 0.35)))
-        pitch = float(np.interp(r, [9, 26], [900, 250]) * rng.uniform(0.9, 1.1))
+        pitch = float(np.interp(r0, [9, 26], [900, 250]) * rng.uniform(0.9, 1.1))
         objects.append(SceneObject(shape, colour, r, trajectory(rng, frames, h, w, r), env, pitch))
         onsets_of.append(onsets)
     # which objects sound: segments of 1.5-3 s, one object (70 %) or two
