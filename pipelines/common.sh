@@ -9,6 +9,8 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DTFSAL_BUILD="${DTFSAL_BUILD:-release}"
 export GST_PLUGIN_PATH="$REPO/target/$DTFSAL_BUILD${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
 MODEL="${MODEL:-}"
+# the element property, only when a model is given (an empty `model=` would swallow the next property)
+MODEL_ARG=${MODEL:+model=\"$MODEL\"}
 MEDIA="${MEDIA:-$REPO/media/bigbuckbunny.mp4}"
 INTERVAL="${INTERVAL:-1}"
 THREADS="${THREADS:-0}"

@@ -5,5 +5,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 "$ROOT/scripts/setup.sh"
 export DTFSAL_PYTHON="$ROOT/python/.venv/bin/python"
+# the plugin library itself (cdylib): gst-plugin/tests/pipelines.rs runs pipelines/*.sh through gst-launch
+cargo build -p gst-dtfsal --locked
 cargo test --workspace --locked
 "$DTFSAL_PYTHON" -m pytest -q python/tests
