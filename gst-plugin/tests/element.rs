@@ -1,5 +1,5 @@
 //! The `dtfsal` element in real pipelines and a harness, with the tiny test model.
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dtfsal_engine::audio::{CLIP_AUDIO_SHAPE, LogMelFrontend};
@@ -10,26 +10,14 @@ use gstdtfsal::dtfsal::clip_ring::ClipRing;
 use gstdtfsal::dtfsal::meta::SaliencyMeta;
 use gstdtfsal::dtfsal::preprocess::preprocess_buffer;
 
+mod common;
+use common::{init, launch, start_error};
+
 const FPS: u64 = 25;
 const FRAME_NS: u64 = 1_000_000_000 / FPS;
 
 fn model_path() -> String {
     format!("{}/../tests/data/tiny-av.weights.safetensors", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn init() {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        gst::init().expect("GStreamer initialises");
-        gstdtfsal::plugin_register_static().expect("plugin registers");
-    });
-}
-
-fn launch(description: &str) -> gst::Pipeline {
-    gst::parse::launch(description)
-        .unwrap_or_else(|e| panic!("pipeline parses: {e}: {description}"))
-        .downcast::<gst::Pipeline>()
-        .expect("is a pipeline")
 }
 
 /// Collects every sample reaching appsink `name`.
@@ -332,33 +320,16 @@ fn resolution_change_mid_stream_renegotiates() {
     }
 }
 
-fn expect_start_error(model: &str) -> String {
-    let p = launch(&format!("videotestsrc num-buffers=2 ! dtfsal model=\"{model}\" ! fakesink"));
-    assert!(p.set_state(gst::State::Paused).is_err() || {
-        let (r, _, _) = p.state(gst::ClockTime::from_seconds(10));
-        r.is_err()
-    });
-    let bus = p.bus().unwrap();
-    let msg = bus
-        .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
-        .expect("an error message");
-    p.set_state(gst::State::Null).unwrap();
-    match msg.view() {
-        gst::MessageView::Error(e) => format!("{} | {:?}", e.error(), e.debug()),
-        _ => unreachable!(),
-    }
-}
-
 #[test]
 fn bad_model_path_posts_an_error_naming_it() {
     init();
     let missing = "/nonexistent/dir/missing-model.safetensors";
-    let err = expect_start_error(missing);
+    let err = start_error(&format!("model=\"{missing}\""));
     assert!(err.contains(missing), "{err}");
     // A file that is not a weight file.
     let corrupt = std::env::temp_dir().join("dtfsal-corrupt-model.safetensors");
     std::fs::write(&corrupt, b"definitely not safetensors").unwrap();
-    let err = expect_start_error(corrupt.to_str().unwrap());
+    let err = start_error(&format!("model=\"{}\"", corrupt.display()));
     assert!(err.contains(corrupt.to_str().unwrap()), "{err}");
 }
 

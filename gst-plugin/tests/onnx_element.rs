@@ -1,35 +1,9 @@
 //! The element's ONNX Runtime settings (`backend=onnx`, `onnx-provider`, `trt-*`); the backend itself
 //! is checked against the CPU engine in engine/tests/onnx_backend.rs.
-use std::sync::Once;
-
 use gst::prelude::*;
 
-fn init() {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        gst::init().expect("GStreamer initialises");
-        gstdtfsal::plugin_register_static().expect("plugin registers");
-    });
-}
-
-/// Starts `videotestsrc ! dtfsal PROPS ! fakesink`, expects the start to fail; returns the error text.
-fn start_error(props: &str) -> String {
-    let p = gst::parse::launch(&format!("videotestsrc num-buffers=2 ! dtfsal {props} ! fakesink"))
-        .expect("pipeline parses")
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    assert!(p.set_state(gst::State::Paused).is_err() || p.state(gst::ClockTime::from_seconds(10)).0.is_err());
-    let msg = p
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
-        .expect("an error message");
-    p.set_state(gst::State::Null).unwrap();
-    match msg.view() {
-        gst::MessageView::Error(e) => format!("{} | {:?}", e.error(), e.debug()),
-        _ => unreachable!(),
-    }
-}
+mod common;
+use common::{init, start_error};
 
 #[test]
 fn onnx_properties_round_trip() {

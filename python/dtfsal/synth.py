@@ -146,8 +146,8 @@ def shape_mask(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndarr
     return np.clip(0.5 - d, 0.0, 1.0)
 
 
-def gaussian(h: int, w: int, x: float, y: float, sx: float, sy: float) -> np.ndarray:
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+def gaussian(xx: np.ndarray, yy: np.ndarray, x: float, y: float, sx: float, sy: float) -> np.ndarray:
+    """Unit-mass Gaussian on the pixel grid (xx, yy)."""
     g = np.exp(-0.5 * (((xx - x) / sx) ** 2 + ((yy - y) / sy) ** 2))
     return g / g.sum()
 
@@ -217,7 +217,7 @@ def make_video(ss: np.random.SeedSequence, frames: int, fps: float, h: int, w: i
     audio = (0.8 * audio / max(float(np.abs(audio).max()), 1e-6)).astype(np.float32)
 
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    centre = gaussian(h, w, w / 2, h / 2, w / 5, h / 5)
+    centre = gaussian(xx, yy, w / 2, h / 2, w / 5, h / 5)
     video = bg.copy()
     density = np.empty((frames, h, w), np.float32)
     fixations = np.zeros((frames, h, w), bool)
@@ -231,10 +231,10 @@ def make_video(ss: np.random.SeedSequence, frames: int, fps: float, h: int, w: i
             video[f] = video[f] * (1 - m) + m * obj.colour * (0.55 + 0.45 * a)
         snd = [i for i in range(len(objects)) if sounding_at[i, i_audio]]
         sounding.append(snd)
-        g_s = sum(gaussian(h, w, *objects[i].pos[f], 0.8 * objects[i].radius + 6, 0.8 * objects[i].radius + 6) for i in snd)
+        g_s = sum(gaussian(xx, yy, *objects[i].pos[f], 0.8 * objects[i].radius + 6, 0.8 * objects[i].radius + 6) for i in snd)
         speed = [np.hypot(*(o.pos[f] - o.pos[max(f - 1, 0)])) for o in objects]
         fast = objects[int(np.argmax(speed))]
-        g_m = gaussian(h, w, *fast.pos[f], fast.radius + 6, fast.radius + 6)
+        g_m = gaussian(xx, yy, *fast.pos[f], fast.radius + 6, fast.radius + 6)
         d = W_SOUND * g_s / len(snd) + W_MOTION * g_m + W_CENTRE * centre
         density[f] = d / d.max()
         p = (d / d.sum()).ravel()

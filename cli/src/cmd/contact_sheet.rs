@@ -43,12 +43,8 @@ impl ContactSheet {
         let h = (height as u64 * CELL_WIDTH as u64 / width.max(1) as u64).max(1) as u32;
         self.kept.push(imageops::resize(&frame, CELL_WIDTH, h, imageops::FilterType::Triangle));
         if self.kept.len() > 4 * self.cells {
-            // keep frames 0, 2, 4, ... = indices 0, 2*stride, ...
-            let mut i = 0;
-            self.kept.retain(|_| {
-                i += 1;
-                (i - 1) % 2 == 0
-            });
+            // keep frames 0, 2, 4, ... = stream indices 0, 2*stride, ...
+            self.kept = std::mem::take(&mut self.kept).into_iter().step_by(2).collect();
             self.stride *= 2;
         }
         Ok(())
