@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Rebuilds the bundled demo model from scratch, exactly as it was made (models/README.md):
 #   1. generate the synthetic audio-visual dataset (python -m dtfsal.synth, seeded);
-#   2. train the tiny AV and V-only variants side by side, one CPU thread each (python -m dtfsal.train);
+#   2. pre-train the VGGish trunk on the synthetic sound events (python -m dtfsal.pretrain_vggish, the
+#      stand-in for AudioSet weights), then train the tiny AV model on it (trunk frozen, as the spec
+#      keeps it) and the V-only model side by side, one CPU thread each (python -m dtfsal.train);
 #   3. evaluate AV, V and a centre-bias baseline on the held-out test split (dtfsal eval), and whether
 #      the AV model uses its sound (python -m dtfsal.audio_ablation).
 # Usage: scripts/train-demo-model.sh [DATA_DIR] [OUT_DIR]   (defaults: /tmp/dtfsal-synth, out/demo-model)
@@ -20,12 +22,15 @@ if [ ! -f "$DATA/fold_lists/SYNTH_list_test_1_fps.txt" ]; then
   "$PY" -m dtfsal.synth --out "$DATA" --db SYNTH --train 120 --val 8 --test 16 --frames 100 --seed 0
 fi
 
-train() {  # variant
-  "$PY" -m dtfsal.train --root "$DATA" --db SYNTH --config tiny --variant "$1" \
+"$PY" -m dtfsal.pretrain_vggish --root "$DATA" --db SYNTH --config tiny --epochs 5 --stride 8 --threads 2 \
+  --out "$OUT/vggish.safetensors" | tee "$OUT/pretrain-vggish.log"
+
+train() {  # variant [extra args]
+  "$PY" -m dtfsal.train --root "$DATA" --db SYNTH --config tiny --variant "$1" "${@:2}" \
     --epochs "$EPOCHS" --batch-size 4 --lr 5e-4 --lr-step 3 --stride 16 --threads 1 --seed 0 \
     --dtype f16 --out "$OUT/tiny-$1.safetensors" >"$OUT/train-$1.log" 2>&1
 }
-train av & pav=$!
+train av --init-vggish "$OUT/vggish.safetensors" --cache --workers 1 & pav=$!
 train v & pv=$!
 wait $pav $pv
 

@@ -26,20 +26,20 @@ def cc(p: torch.Tensor, g: torch.Tensor) -> float:
     return float((p * g).sum() / (p.norm() * g.norm() + 1e-12))
 
 
-def ablate(root: str, db: str, split: str, weights: str, stride: int = 32) -> dict[str, float]:
-    model = load_model(weights).eval()
+def ablate(root: str, db: str, split: str, weights: str, stride: int = 32, device: str = "cpu") -> dict[str, float]:
+    model = load_model(weights).eval().to(device)
     cfg = model.cfg
     if cfg.variant != "av":
         raise ValueError(f"{weights}: a visual-only model has no audio to ablate")
     ds = StavisClips(root, db, split, cfg, stride=stride)
     per_video = len(ds) // len(ds.videos)
-    silence = torch.from_numpy(audio_frontend.clip_audio(np.zeros(audio_frontend.SAMPLE_RATE * 4, np.float32), 2.0))
+    silence = torch.from_numpy(audio_frontend.clip_audio(np.zeros(audio_frontend.SAMPLE_RATE * 4, np.float32), 2.0)).to(device)
     scores: dict[str, list[float]] = {"own": [], "other": [], "silence": []}
     moved: list[float] = []
     with torch.no_grad():
         for i in range(len(ds)):
-            s = ds[i]
-            other = ds[(i + per_video) % len(ds)]["audio"]
+            s = {k: v.to(device) for k, v in ds[i].items()}
+            other = ds[(i + per_video) % len(ds)]["audio"].to(device)
             maps = {}
             for name, a in (("own", s["audio"]), ("other", other), ("silence", silence)):
                 maps[name] = model(s["video"][None], a[None])[0]
@@ -59,10 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weights", required=True)
     p.add_argument("--stride", type=int, default=32)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
-    r = ablate(a.root, a.db, a.split, a.weights, a.stride)
+    r = ablate(a.root, a.db, a.split, a.weights, a.stride, a.device)
     print(f"{r['clips']} clips: CC with own audio {r['cc_own']:.3f}, another video's audio {r['cc_other']:.3f}, "
           f"silence {r['cc_silence']:.3f}; mean max |map change| own vs other {r['max_map_change']:.4f}")
     return 0

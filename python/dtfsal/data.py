@@ -98,18 +98,25 @@ class StavisClips(Dataset):
             self._audio[name] = read_wav_16k_mono(self.root / "video_audio" / self.db / name / f"{name}.wav")
         return self._audio[name]
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        v, start = self.index[i]
+    def frame_numbers(self, v: VideoEntry, start: int) -> list[int]:
+        """1-based frame numbers of the clip starting at `start`; frames past the end repeat the last one."""
+        return [min(start + k, v.frames - 1) + 1 for k in range(self.cfg.clip_len)]
+
+    def targets(self, v: VideoEntry, start: int) -> dict[str, torch.Tensor]:
+        """The clip's map `sal` [H, W] and, for AV, its audio slices [9, 1, 112, 192]."""
         c = self.cfg
-        # frames past the end repeat the last one (short videos)
-        idx = [min(start + k, v.frames - 1) + 1 for k in range(c.clip_len)]
-        fdir = self.root / "video_frames" / self.db / v.name
-        video = torch.stack([load_rgb(fdir / f"img_{j:05d}.jpg", c.height, c.width) for j in idx], dim=1)
-        video = (video - self.mean) / self.std  # [3, T, H, W]
-        label = idx[c.label_frame]
+        label = self.frame_numbers(v, start)[c.label_frame]
         sal = load_map(self.root / "annotations" / self.db / v.name / "maps" / f"eyeMap_{label:05d}.jpg", c.height, c.width)
-        out = {"video": video, "sal": sal}
+        out = {"sal": sal}
         if c.variant == "av":
             center = (label - 1) / v.fps
             out["audio"] = torch.from_numpy(audio_frontend.clip_audio(self.audio_of(v.name), center))
         return out
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        v, start = self.index[i]
+        c = self.cfg
+        fdir = self.root / "video_frames" / self.db / v.name
+        video = torch.stack([load_rgb(fdir / f"img_{j:05d}.jpg", c.height, c.width) for j in self.frame_numbers(v, start)], dim=1)
+        video = (video - self.mean) / self.std  # [3, T, H, W]
+        return {"video": video} | self.targets(v, start)

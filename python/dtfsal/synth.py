@@ -1,6 +1,10 @@
 """Synthetic audio-visual saliency data in the STAViS layout (the demo model's training data).
 
-  python -m dtfsal.synth --out DATA [--db SYNTH] [--train 60 --val 8 --test 12] [--frames 100] [--seed 0]
+  python -m dtfsal.synth --out DATA [--db SYNTH] [--train 60 --val 8 --test 12] [--frames 100] [--seed 0] [--jobs N]
+  python -m dtfsal.synth --write-speech-bank BANK.npz     # espeak-ng's words, for machines without it
+
+Generation needs espeak-ng, or a speech bank written where espeak-ng is (`--speech-bank BANK.npz` or
+DTFSAL_SPEECH_BANK): the bank holds the exact samples espeak-ng gave, so the data is the same.
 
 Each video: a textured, noisy background seen by a slowly panning camera; 2-5 objects (circle,
 square, triangle, diamond; random colour and size) that move and pulse. Every object has its own
@@ -13,6 +17,7 @@ diamond: chirp), so only the sound tells which object matters.
 Ground truth per frame (density, `eyeMap_%05d.jpg`): a Gaussian around each sounding object
 (weight 1), a weaker one on the fastest-moving object (0.3) and a centre bias (0.15), each term
 normalised to unit mass first. Fixations (`fixMap_%05d.png`, binary): 16 points sampled from it.
+`sounds.txt` beside them: per frame, the kinds of sound playing (tone, noise, speech, chirp).
 
 Seeded per video (seed, split, index), so a video is the same whatever else is generated.
 """
@@ -22,6 +27,7 @@ from __future__ import annotations
 import argparse
 import colorsys
 import functools
+import os
 import shutil
 import subprocess
 import tempfile
@@ -67,11 +73,30 @@ def video_seed(seed: int, split: str, index: int) -> np.random.SeedSequence:
     return np.random.SeedSequence([seed, sum(map(ord, split)) * 1000 + len(split), index])
 
 
+VOICES = ("en", "en-us", "en+f3", "en+m3")
+
+
+@functools.lru_cache(maxsize=1)
+def speech_bank() -> dict[str, np.ndarray] | None:
+    """The pre-rendered words named by DTFSAL_SPEECH_BANK (None when unset)."""
+    path = os.environ.get("DTFSAL_SPEECH_BANK")
+    if not path:
+        return None
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
 @functools.lru_cache(maxsize=None)
 def spoken_word(word: str, voice: str) -> np.ndarray:
     """espeak-ng's rendering of `word` at 16 kHz (espeak-ng is deterministic for a text and voice)."""
+    bank = speech_bank()
+    if bank is not None:
+        if f"{voice}|{word}" not in bank:
+            raise KeyError(f"speech bank {os.environ['DTFSAL_SPEECH_BANK']}: no word {word!r} in voice {voice!r}")
+        return bank[f"{voice}|{word}"]
     if shutil.which("espeak-ng") is None:
-        raise RuntimeError("espeak-ng not found: install it (apt install espeak-ng; scripts/setup.sh does)")
+        raise RuntimeError("espeak-ng not found: install it (apt install espeak-ng; scripts/setup.sh does), "
+                           "or give a speech bank (--speech-bank) written where it is installed")
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "w.wav"
         subprocess.run(["espeak-ng", "-v", voice, "-s", "190", "-w", str(path), word], check=True, capture_output=True)
@@ -158,7 +183,7 @@ def object_sound(obj: SceneObject, onsets: np.ndarray, n: int, rng: np.random.Ge
     kind = SOUND_OF_SHAPE[obj.shape]
     if kind == "speech":
         out = np.zeros(n, np.float32)
-        voice = rng.choice(["en", "en-us", "en+f3", "en+m3"])
+        voice = rng.choice(list(VOICES))
         for o in onsets:
             word = spoken_word(str(rng.choice(WORDS)), str(voice))
             i = int(o * RATE)
@@ -254,6 +279,9 @@ def write_video(root: Path, db: str, name: str, v: Video) -> None:
         Image.fromarray(v.frames[f]).save(fdir / f"img_{f + 1:05d}.jpg", quality=92)
         Image.fromarray((255 * v.density[f]).round().astype(np.uint8)).save(mdir / f"eyeMap_{f + 1:05d}.jpg", quality=95)
         Image.fromarray(v.fixations[f].astype(np.uint8) * 255).save(mdir.parent / f"fixMap_{f + 1:05d}.png")
+    # which sounds play at each frame (the audio pre-training's labels, python -m dtfsal.pretrain_vggish)
+    kinds = [" ".join(sorted(SOUND_OF_SHAPE[v.objects[i].shape] for i in snd)) for snd in v.sounding]
+    (mdir.parent / "sounds.txt").write_text("\n".join(kinds) + "\n")
     with wave.open(str(adir / f"{name}.wav"), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
@@ -261,21 +289,41 @@ def write_video(root: Path, db: str, name: str, v: Video) -> None:
         w.writeframes((np.clip(v.audio, -1, 1) * 32767).round().astype("<i2").tobytes())
 
 
-def generate(out: Path, db: str, counts: dict[str, int], frames: int, fps: float, h: int, w: int, seed: int) -> None:
+def write_speech_bank(path: Path) -> None:
+    """Every word in every voice, as espeak-ng renders it here."""
+    words = {f"{v}|{w}": spoken_word(w, v) for v in VOICES for w in WORDS}
+    np.savez_compressed(path, **words)
+
+
+def _generate_one(job: tuple[Path, str, str, int, int, float, int, int, int]) -> str:
+    out, db, split, i, frames, fps, h, w, seed = job
+    name = f"{split}_{i:03d}"
+    write_video(out, db, name, make_video(video_seed(seed, split, i), frames, fps, h, w))
+    return f"{db}/{name}"
+
+
+def generate(out: Path, db: str, counts: dict[str, int], frames: int, fps: float, h: int, w: int, seed: int,
+             jobs: int = 1) -> None:
+    """Writes every split; `jobs` worker processes (a video depends only on its seed, so the output is the same)."""
     (out / "fold_lists").mkdir(parents=True, exist_ok=True)
+    work = [(out, db, split, i, frames, fps, h, w, seed) for split, count in counts.items() for i in range(count)]
+    if jobs > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            for done in pool.imap_unordered(_generate_one, work):
+                print(done, flush=True)
+    else:
+        for job in work:
+            print(_generate_one(job), flush=True)
     for split, count in counts.items():
-        lines = []
-        for i in range(count):
-            name = f"{split}_{i:03d}"
-            write_video(out, db, name, make_video(video_seed(seed, split, i), frames, fps, h, w))
-            lines.append(f"{name} {frames} {fps:g}")
-            print(f"{db}/{name}", flush=True)
+        lines = [f"{split}_{i:03d} {frames} {fps:g}" for i in range(count)]
         (out / "fold_lists" / f"{db}_list_{split}_1_fps.txt").write_text("\n".join(lines) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m dtfsal.synth", description=__doc__.split("\n")[0])
-    p.add_argument("--out", required=True)
+    p.add_argument("--out")
     p.add_argument("--db", default="SYNTH")
     p.add_argument("--train", type=int, default=60)
     p.add_argument("--val", type=int, default=8)
@@ -285,9 +333,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--width", type=int, default=320)
     p.add_argument("--height", type=int, default=192)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=1, help="worker processes")
+    p.add_argument("--speech-bank", help="pre-rendered words (.npz) instead of espeak-ng")
+    p.add_argument("--write-speech-bank", metavar="BANK", help="write espeak-ng's words to BANK.npz and exit")
     a = p.parse_args(argv)
+    if a.write_speech_bank:
+        write_speech_bank(Path(a.write_speech_bank))
+        return 0
+    if not a.out:
+        p.error("--out is required")
+    if a.speech_bank:
+        os.environ["DTFSAL_SPEECH_BANK"] = a.speech_bank
+        speech_bank.cache_clear()
     counts = {k: c for k, c in (("train", a.train), ("val", a.val), ("test", a.test)) if c > 0}
-    generate(Path(a.out), a.db, counts, a.frames, a.fps, a.height, a.width, a.seed)
+    generate(Path(a.out), a.db, counts, a.frames, a.fps, a.height, a.width, a.seed, a.jobs)
     return 0
 
 

@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from .config import get_config
+from .clip_cache import ClipCache
 from .data import StavisClips
 from .loss import saliency_loss
 from .model import DTFSal
@@ -37,7 +38,7 @@ def init_from(model: DTFSal, path: str, part: str) -> None:
     model.load_state_dict(tensors, strict=False)
 
 
-def run_epoch(model, loader, opt=None, clip_grad: float = 0.0, warmup=None) -> float:
+def run_epoch(model, loader, opt=None, clip_grad: float = 0.0, warmup=None, device: str = "cpu") -> float:
     train = opt is not None
     model.train(train)
     if hasattr(model, "audio"):
@@ -45,6 +46,7 @@ def run_epoch(model, loader, opt=None, clip_grad: float = 0.0, warmup=None) -> f
     total, n = 0.0, 0
     with torch.set_grad_enabled(train):
         for batch in loader:
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             pred = model(batch["video"], batch.get("audio"))
             loss = saliency_loss(pred, batch["sal"])
             if train:
@@ -66,6 +68,9 @@ def train(a: argparse.Namespace) -> Path:
         torch.set_num_threads(a.threads)
     cfg = get_config(a.config, a.variant)
     model = DTFSal(cfg)
+    if a.device.startswith("cuda"):
+        torch.backends.cuda.matmul.allow_tf32 = False  # keep fp32 maths: the engine is checked against fp32
+        torch.backends.cudnn.allow_tf32 = False
     if a.init:
         init_from(model, a.init, "model")
     if a.init_mvit:
@@ -80,8 +85,28 @@ def train(a: argparse.Namespace) -> Path:
     if a.max_clips:
         train_set.index = train_set.index[: a.max_clips]
         val_set.index = val_set.index[: max(1, a.max_clips // 4)]
-    loader = DataLoader(train_set, batch_size=a.batch_size, shuffle=True, num_workers=a.workers)
-    val_loader = DataLoader(val_set, batch_size=a.batch_size, num_workers=a.workers)
+    model.to(a.device)
+    if a.cache:  # every clip decoded once, batches sliced on the device (clip_cache.py)
+        t0 = time.time()
+        train_cache = ClipCache(a.root, a.db, a.train_split, cfg, a.stride, a.device, a.workers, a.max_clips)
+        val_cache = ClipCache(a.root, a.db, a.val_split, cfg, a.stride * 2, a.device, a.workers,
+                              max(1, a.max_clips // 4) if a.max_clips else 0)
+        print(f"cached {len(train_cache)} + {len(val_cache)} clips on {a.device} in {time.time() - t0:.0f} s", flush=True)
+        shuffle = torch.Generator().manual_seed(a.seed)
+
+        class Batches:
+            def __init__(self, cache: ClipCache, shuffled: bool) -> None:
+                self.cache, self.shuffled = cache, shuffled
+
+            def __iter__(self):
+                return self.cache.batches(a.batch_size, self.shuffled, shuffle)
+
+        loader, val_loader = Batches(train_cache, True), Batches(val_cache, False)
+    else:
+        gpu = a.device.startswith("cuda")
+        extra = {"persistent_workers": True} if a.workers else {}
+        loader = DataLoader(train_set, batch_size=a.batch_size, shuffle=True, num_workers=a.workers, pin_memory=gpu, **extra)
+        val_loader = DataLoader(val_set, batch_size=a.batch_size, num_workers=a.workers, pin_memory=gpu, **extra)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=a.lr)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=a.lr_step, gamma=0.1)
@@ -103,13 +128,14 @@ def train(a: argparse.Namespace) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     curve = out.with_suffix(".curve.csv")
     best, stale = float("inf"), 0
+    started = time.time()
     with curve.open("w", newline="") as f:
         log = csv.writer(f)
         log.writerow(["epoch", "train_loss", "val_loss", "lr", "seconds"])
         for epoch in range(1, a.epochs + 1):
             t0 = time.time()
-            tr = run_epoch(model, loader, opt, a.clip_grad, warmup if a.warmup else None)
-            va = run_epoch(model, val_loader)
+            tr = run_epoch(model, loader, opt, a.clip_grad, warmup if a.warmup else None, a.device)
+            va = run_epoch(model, val_loader, device=a.device)
             log.writerow([epoch, f"{tr:.6f}", f"{va:.6f}", opt.param_groups[0]["lr"], f"{time.time() - t0:.1f}"])
             f.flush()
             print(f"epoch {epoch}: train {tr:.4f} val {va:.4f}", flush=True)
@@ -122,6 +148,10 @@ def train(a: argparse.Namespace) -> Path:
                 if stale >= a.patience:
                     print(f"early stop after epoch {epoch}")
                     break
+            if a.max_minutes and time.time() - started > a.max_minutes * 60 * epoch / (epoch + 1):
+                # the next epoch would (on average) end past the budget
+                print(f"time budget of {a.max_minutes} min reached after epoch {epoch}")
+                break
     return out
 
 
@@ -143,8 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clip-grad", type=float, default=0.0, help="clip the gradient norm (0: no clipping)")
     p.add_argument("--stride", type=int, default=8, help="frames between training clips")
     p.add_argument("--max-clips", type=int, default=0, help="cap the clips per epoch (0: all)")
-    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--workers", type=int, default=0, help="data loader (or --cache builder) processes")
+    p.add_argument("--cache", action="store_true", help="decode every clip once and keep the split on --device")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
+    p.add_argument("--max-minutes", type=float, default=0.0, help="stop before an epoch would end past this (0: no limit)")
     p.add_argument("--dtype", default="f32", choices=["f32", "f16"])
     p.add_argument("--init")
     p.add_argument("--init-mvit")

@@ -65,7 +65,7 @@ def save_weights(
         raise ValueError(f"part must be one of {PARTS}, got {part!r}")
     tensors = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
     check_tensors({k: tuple(v.shape) for k, v in tensors.items()}, expected_tensors(cfg, part), str(path))
-    out = {k: v.detach().to(DTYPES[dtype]).contiguous() for k, v in tensors.items()}
+    out = {k: v.detach().to(DTYPES[dtype]).cpu().contiguous() for k, v in tensors.items()}
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "part": part, "config": cfg.to_json()}
     save_file(out, str(path), metadata=meta)
 

@@ -91,3 +91,64 @@ def DTFSal_state(cfg):
 
     torch.manual_seed(0)
     return {k: v.clone() for k, v in DTFSal(cfg).state_dict().items()}
+
+
+def test_clip_cache_gives_the_samples_of_the_dataset(tmp_path):
+    """--cache decodes each video once; its clips, maps and audio equal StavisClips' samples exactly."""
+    from dtfsal.clip_cache import ClipCache
+
+    make_db(tmp_path, frames=40)
+    cfg = tiny("av")
+    ds = StavisClips(tmp_path, "synth", "train_1", cfg, stride=4)
+    for jobs in (1, 2):
+        cache = ClipCache(tmp_path, "synth", "train_1", cfg, stride=4, device="cpu", jobs=jobs)
+        assert len(cache) == len(ds) == 3
+        batch = next(cache.batches(batch_size=8, shuffle=False))
+        for i in range(len(ds)):
+            s = ds[i]
+            assert torch.equal(batch["video"][i], s["video"])
+            assert torch.equal(batch["sal"][i], s["sal"])
+            assert torch.equal(batch["audio"][i], s["audio"])
+    # shuffled batches cover every clip once
+    seen = torch.cat([b["sal"] for b in cache.batches(2, shuffle=True, generator=torch.Generator().manual_seed(1))])
+    assert seen.shape[0] == 3
+
+
+def test_cached_training_and_time_budget(tmp_path, capsys):
+    make_db(tmp_path)
+    out = tmp_path / "c.safetensors"
+    rc = train_main(["--root", str(tmp_path), "--db", "synth", "--config", "tiny", "--variant", "v", "--epochs", "5",
+                     "--stride", "4", "--cache", "--max-minutes", "0.0001", "--out", str(out)])  # fmt: skip
+    assert rc == 0
+    assert "time budget" in capsys.readouterr().out
+    assert len(list(csv.DictReader(out.with_suffix(".curve.csv").open()))) == 1  # stopped after epoch 1
+    load_model(out)
+
+
+def test_pretrained_vggish_loads_frozen_into_training(tmp_path):
+    """pretrain_vggish learns the sound kinds of labelled windows; train --init-vggish keeps that trunk fixed."""
+    from dtfsal.pretrain_vggish import main as pretrain_main
+
+    make_db(tmp_path)
+    for name in ("v1", "v2"):  # the 330 Hz tone plays throughout
+        (tmp_path / "annotations" / "synth" / name / "sounds.txt").write_text("tone\n" * 36)
+    vgg = tmp_path / "vggish.safetensors"
+    assert pretrain_main(["--root", str(tmp_path), "--db", "synth", "--epochs", "2", "--stride", "6",
+                          "--out", str(vgg)]) == 0  # fmt: skip
+    out = tmp_path / "m.safetensors"
+    assert train_main(["--root", str(tmp_path), "--db", "synth", "--config", "tiny", "--epochs", "1", "--stride", "4",
+                       "--init-vggish", str(vgg), "--out", str(out)]) == 0  # fmt: skip
+    from dtfsal.weights import read_weights
+
+    _, trunk, _ = read_weights(vgg, part="vggish")
+    after = load_model(out).state_dict()
+    for k, v in trunk.items():
+        assert torch.equal(after[k], v), f"{k} moved during training"
+
+
+def test_pretrain_vggish_needs_sound_labels(tmp_path):
+    from dtfsal.pretrain_vggish import main as pretrain_main
+
+    make_db(tmp_path)
+    with pytest.raises(FileNotFoundError, match="sounds.txt"):
+        pretrain_main(["--root", str(tmp_path), "--db", "synth", "--out", str(tmp_path / "x.safetensors")])
