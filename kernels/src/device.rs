@@ -57,7 +57,10 @@ impl Gpu {
             let f = module.load_function(k).map_err(driver("cuModuleGetFunction"))?;
             funcs.insert(k.to_string(), f);
         }
-        let blas = CudaBlas::new(stream.clone()).map_err(|e| KernelError::Cublas(format!("{e:?}")))?;
+        // cudarc panics when libcublas cannot be loaded: report it as an error instead
+        let blas = std::panic::catch_unwind(|| CudaBlas::new(stream.clone()))
+            .map_err(|_| KernelError::Cublas("libcublas could not be loaded (set LD_LIBRARY_PATH)".into()))?
+            .map_err(|e| KernelError::Cublas(format!("{e:?}")))?;
         Ok(Self { ctx, stream, _module: module, funcs, blas, origin, name, cc })
     }
 

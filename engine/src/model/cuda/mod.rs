@@ -2,6 +2,7 @@
 //! kernels + cuBLAS). Every module mirrors its CPU twin in `model/*.rs`, which is its reference.
 //! fp32, or fp16 GEMM operands on tensor cores (f32 accumulation, f32 activations).
 
+pub mod check;
 mod encoder;
 mod heads;
 mod layers;
