@@ -154,10 +154,11 @@ fn keep_freed_memory_cached(ctx: &Arc<CudaContext>) {
 }
 
 fn load_module(ctx: &Arc<CudaContext>, cc: (i32, i32)) -> Result<(Arc<CudaModule>, KernelOrigin), KernelError> {
-    if source::fatbin_embedded() && std::env::var_os("DTFSAL_FORCE_NVRTC").is_none() {
-        if let Ok(m) = ctx.load_module(Ptx::from_binary(source::FATBIN.to_vec())) {
-            return Ok((m, KernelOrigin::Fatbin));
-        }
+    if source::fatbin_embedded()
+        && std::env::var_os("DTFSAL_FORCE_NVRTC").is_none()
+        && let Ok(m) = ctx.load_module(Ptx::from_binary(source::FATBIN.to_vec()))
+    {
+        return Ok((m, KernelOrigin::Fatbin));
     }
     let arch: &'static str = match cc {
         (8, 0) => "compute_80",

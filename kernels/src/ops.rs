@@ -1,5 +1,7 @@
 //! Safe launch wrappers, one per kernel of `cuda/*.cu` (same names, argument order and types). Every
 //! wrapper checks the extents it touches against its views; only the launch itself is `unsafe`.
+// The wrappers mirror the kernels' C signatures, argument for argument.
+#![allow(clippy::too_many_arguments)]
 
 use cudarc::driver::{DeviceRepr, LaunchConfig, PushKernelArg};
 
@@ -265,7 +267,6 @@ impl Gpu {
 
     /// Decomposed rel-pos dot products: `q [heads, nq, d]`, gathered tables `rt [QT, KT, d]` etc. ->
     /// `rel [heads, nq-1, KT+KH+KW]`.
-    #[allow(clippy::too_many_arguments)]
     pub fn relpos_dots(&self, q: View<f32>, rt: View<f32>, rh: View<f32>, rw: View<f32>, rel: &mut ViewMut<f32>, heads: usize, d: usize, q_thw: [usize; 3], k_thw: [usize; 3]) -> Result<(), KernelError> {
         let nq = 1 + q_thw.iter().product::<usize>();
         let kk: usize = k_thw.iter().sum();
@@ -347,7 +348,6 @@ impl Gpu {
     }
 
     /// `out = f · P'' + f (+ extra)`, `P''[c, t] = Σ_i w[t, i] · q[c, i]`; `f, out [D, T, hw]`, `q [D, N, hw]`.
-    #[allow(clippy::too_many_arguments)]
     pub fn token_apply(&self, f: View<f32>, q: View<f32>, w: View<f32>, extra: Option<View<f32>>, out: &mut ViewMut<f32>, d: usize, t: usize, n: usize, hw: usize) -> Result<(), KernelError> {
         let len = d * t * hw;
         let (fp, qp, wp, xp, op) = (f.need(len, "apply f"), q.need(d * n * hw, "apply q"), w.need(t * n, "apply w"), opt_ptr(extra, len, "apply extra"), out.need(len, "apply out"));
@@ -470,16 +470,14 @@ pub mod frame {
         }
 
         /// `values [height, width]` u8: `map [map_h, map_w]` upsampled, divided by `max`, quantised.
-        #[allow(clippy::too_many_arguments)]
-        pub fn map_to_u8(&self, map: View<f32>, max: View<f32>, values: &mut ViewMut<u8>, map_w: usize, map_h: usize, width: usize, height: usize) -> Result<(), KernelError> {
+            pub fn map_to_u8(&self, map: View<f32>, max: View<f32>, values: &mut ViewMut<u8>, map_w: usize, map_h: usize, width: usize, height: usize) -> Result<(), KernelError> {
             let (mp, xp, vp) = (map.need(map_w * map_h, "map"), max.need(1, "max"), values.need(width * height, "values"));
             let (mw, mh, w, h) = (i(map_w), i(map_h), i(width), i(height));
             launch!(self, "map_to_u8", grid_for(width * height); mp, xp, vp, mw, mh, w, h)
         }
 
         /// Blends `lut [256, 3][k]` of `values` into one frame plane (see postprocess.cu `overlay_plane`).
-        #[allow(clippy::too_many_arguments)]
-        pub fn overlay_plane(&self, data: &mut ViewMut<u8>, stride: usize, step: usize, offset: usize, sub: usize, plane_wh: [usize; 2], values: View<u8>, wh: [usize; 2], lut: View<u8>, k: usize, alpha: u32) -> Result<(), KernelError> {
+            pub fn overlay_plane(&self, data: &mut ViewMut<u8>, stride: usize, step: usize, offset: usize, sub: usize, plane_wh: [usize; 2], values: View<u8>, wh: [usize; 2], lut: View<u8>, k: usize, alpha: u32) -> Result<(), KernelError> {
             let [pw, ph] = plane_wh;
             let dp = data.need((ph - 1) * stride + (pw - 1) * step + offset + 1, "overlay plane");
             let (vp, lp) = (values.need(wh[0] * wh[1], "values"), lut.need(768, "lut"));

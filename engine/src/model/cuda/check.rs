@@ -102,7 +102,7 @@ pub fn kernel_parity(device: usize, fp16: bool) -> Result<Vec<Parity>, KernelErr
     // DLTFB shift and the fused shift_H + channel LayerNorm
     let v = rng.tensor(&[23, 3, 7, 12], 1.0);
     let gv = DTensor::upload(&ctx, &v)?;
-    let mut sh = DTensor::zeros(&ctx, &v.shape().to_vec())?;
+    let mut sh = DTensor::zeros(&ctx, v.shape())?;
     ctx.gpu.axial_shift(gv.view(), &mut sh.view_mut(), v.dims4(), true)?;
     out.push(Parity::new("axial shift W", false, &dl(&ctx, &sh)?, axial_shift(&v, Axis::W).data()));
     let lnc = LayerNorm::new(rng.vec(23, 1.0), rng.vec(23, 0.2), 1e-5);
@@ -157,10 +157,9 @@ fn attention_parity(ctx: &Ctx, rng: &mut Rng) -> Result<Parity, KernelError> {
                 let (a, b, c) = (r / (q_thw[1] * q_thw[2]), (r / q_thw[2]) % q_thw[1], r % q_thw[2]);
                 let qv = &q[(h * nq + i) * d..(h * nq + i + 1) * d];
                 let dot = |t: usize, qi: usize, kj: usize| -> f32 { (0..d).map(|e| qv[e] * tabs[t][(qi * k_thw[t] + kj) * d + e]).sum() };
-                for j in 1..nk {
-                    let jj = j - 1;
+                for (jj, v) in row[1..].iter_mut().enumerate() {
                     let (kt, kh, kw) = (jj / (k_thw[1] * k_thw[2]), (jj / k_thw[2]) % k_thw[1], jj % k_thw[2]);
-                    row[j] += (dot(0, a, kt) + dot(1, b, kh)) + dot(2, c, kw);
+                    *v += (dot(0, a, kt) + dot(1, b, kh)) + dot(2, c, kw);
                 }
             }
             softmax_row(row);
@@ -258,7 +257,7 @@ fn cpu_preprocess(fetch: &dyn Fn(usize, usize) -> [f32; 3], w: usize, h: usize, 
 
 fn frame_parity(ctx: &Ctx, rng: &mut Rng) -> Result<Vec<Parity>, KernelError> {
     let (w, h, ow, oh) = (64, 36, 40, 24);
-    let norm = Normalise { mean: [114.7748, 107.7354, 99.475], inv_std: [1.0 / 38.756_86, 1.0 / 37.882_487, 1.0 / 40.028_98] };
+    let norm = Normalise { mean: [114.7748, 107.7354, 99.475], inv_std: [1.0 / 38.756_86, 1.0 / 37.882_49, 1.0 / 40.028_98] };
     let bytes = |n: usize, rng: &mut Rng| -> Vec<u8> { (0..n).map(|_| (rng.next_u64() & 0xff) as u8).collect() };
     let mut out = vec![];
     // BGRx, stride with padding

@@ -303,7 +303,7 @@ impl GpuAmfb {
 }
 
 enum Step {
-    Conv(GConv),
+    Conv(Box<GConv>),
     Relu,
     Up(usize),
     Sigmoid,
@@ -316,13 +316,13 @@ pub(crate) struct GpuDecoder {
 
 impl GpuDecoder {
     pub fn load(ctx: &Ctx, p: &Params, level: usize) -> Result<Self, LoadError> {
-        let tc = |idx: usize| -> Result<Step, LoadError> { Ok(Step::Conv(GConv::new(ctx, &p.conv3d(&format!("decoders.{level}.{idx}"), false, [2, 1, 1], [0, 1, 1], 1)?)?)) };
+        let tc = |idx: usize| -> Result<Step, LoadError> { Ok(Step::Conv(Box::new(GConv::new(ctx, &p.conv3d(&format!("decoders.{level}.{idx}"), false, [2, 1, 1], [0, 1, 1], 1)?)?))) };
         let mut steps = vec![tc(0)?, Step::Relu, Step::Up(2), tc(3)?, Step::Relu, Step::Up(2), tc(6)?, Step::Relu];
         let last = if level == 0 { 8 } else { 9 };
         if level >= 1 {
             steps.push(Step::Up(2));
         }
-        steps.push(Step::Conv(GConv::new(ctx, &p.conv3d(&format!("decoders.{level}.{last}"), false, [1, 1, 1], [0, 1, 1], 1)?)?));
+        steps.push(Step::Conv(Box::new(GConv::new(ctx, &p.conv3d(&format!("decoders.{level}.{last}"), false, [1, 1, 1], [0, 1, 1], 1)?)?)));
         match level {
             2 => steps.push(Step::Up(2)),
             3 => steps.push(Step::Up(4)),

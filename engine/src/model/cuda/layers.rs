@@ -85,12 +85,13 @@ impl DTensor {
     }
 }
 
-/// `y [m, n] (+)= A·B` with `A`, `B` f32 views converted to f16 operands in fp16 mode.
-#[allow(clippy::too_many_arguments)]
 fn maybe_t(v: Mat<'_>, t: bool) -> Mat<'_> {
     if t { v.t() } else { v }
 }
 
+/// `y [m, n] (+)= A·B` (row-major operands `(view, row stride, transposed)`), the f32 views converted to
+/// f16 operands in fp16 mode.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn matmul(ctx: &Ctx, m: usize, n: usize, k: usize, a: (View<f32>, usize, bool), b: (View<f32>, usize, bool), c: &mut ViewMut<f32>, ldc: usize, alpha: f32, beta: f32, batch: Batch) -> Res<()> {
     if ctx.fp16 {
         let (ah, bh) = (ctx.half(a.0)?, ctx.half(b.0)?);
