@@ -516,6 +516,7 @@ fn side(v: &Value) -> Value {
         "load_ms": num(v, "load_ms"),
         "threads": v.get("threads"),
         "times_ms": v.get("times_ms"),
+        "backend": v.get("backend"),
     })
 }
 
