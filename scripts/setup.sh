@@ -52,6 +52,16 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.requirements.sha256" 2>/dev/n
   echo "$want" >"$VENV/.requirements.sha256"
 fi
 
+# nvcc 13.0 from PyPI for the CUDA kernels (kernels/build.rs compiles them into an embedded fatbin; no GPU
+# needed). Pinned to 13.0: newer PTX does not load on the 580 driver. Kept in its own --target folder inside
+# the venv so its CUDA runtime pin cannot downgrade the one torch depends on.
+NVCC_DIR="$VENV/cuda-nvcc-13.0"
+if [ ! -x "$NVCC_DIR/nvidia/cu13/bin/nvcc" ] && [ ! -x "$NVCC_DIR/nvidia/cuda_nvcc/bin/nvcc" ]; then
+  echo "setup: installing nvcc 13.0 (pip) into $NVCC_DIR"
+  "$VENV/bin/pip" install -q --target "$NVCC_DIR" "nvidia-cuda-nvcc==13.0.*" "nvidia-cuda-crt==13.0.*" \
+    "nvidia-nvvm==13.0.*" "nvidia-cuda-runtime==13.0.*" "nvidia-cuda-cccl==13.0.*"
+fi
+
 if ! command -v cargo >/dev/null; then
   echo "setup: cargo not found: install the Rust toolchain (rustup, Rust >= 1.95)" >&2
   exit 1

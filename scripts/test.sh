@@ -7,5 +7,9 @@ cd "$ROOT"
 export DTFSAL_PYTHON="$ROOT/python/.venv/bin/python"
 # the plugin library itself (cdylib): gst-plugin/tests/pipelines.rs runs pipelines/*.sh through gst-launch
 cargo build -p gst-dtfsal --locked
+# the venv's CUDA libraries (from torch's wheels): NVRTC compiles the kernels in a test; no GPU is needed
+for d in "$ROOT"/python/.venv/lib/python3*/site-packages/nvidia/*/lib; do
+  [ -d "$d" ] && export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+done
 cargo test --workspace --locked
 "$DTFSAL_PYTHON" -m pytest -q python/tests

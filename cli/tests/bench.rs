@@ -68,3 +68,26 @@ fn bench_rejects_zero_threads() {
     assert!(!run.status.success());
     assert!(String::from_utf8_lossy(&run.stderr).contains("--threads"));
 }
+
+/// `--backend cuda` times the CUDA engine on a GPU and, without one, the CPU engine it falls back to;
+/// the report names the backend that ran.
+#[test]
+fn bench_cuda_backend_reports_what_ran() {
+    let out = std::env::temp_dir().join(format!("dtfsal-cli-bench-cuda-{}.json", std::process::id()));
+    let run = Command::new(env!("CARGO_BIN_EXE_dtfsal"))
+        .args(["bench", "--config", "tiny", "--runs", "1", "--warmup", "0", "--no-python", "--backend", "cuda", "--fp16", "--json"])
+        .arg(&out)
+        .output()
+        .expect("runs dtfsal");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "dtfsal bench --backend cuda failed\nstderr:\n{stderr}");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&out).expect("JSON written")).expect("valid JSON");
+    let _ = std::fs::remove_file(&out);
+    let backend = doc["results"][0]["engine"]["backend"].as_str().expect("backend named").to_string();
+    if dtfsal_engine::kernels::cuda_available() {
+        assert_eq!(backend, "cuda-fp16");
+    } else {
+        assert_eq!(backend, "cpu");
+        assert!(stderr.contains("cuda backend unavailable"), "no fallback warning:\n{stderr}");
+    }
+}

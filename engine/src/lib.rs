@@ -18,3 +18,6 @@ pub mod ops;
 pub mod tensor;
 pub mod tensor_file;
 pub mod weights;
+
+/// The CUDA kernels crate the `cuda` backend runs on (device probe: `kernels::cuda_available()`).
+pub use dtfsal_kernels as kernels;

@@ -1,11 +1,26 @@
-//! dtfsal-kernels: hand-written CUDA kernels, loaded through cudarc.
+//! dtfsal-kernels: hand-written CUDA kernels for DTFSal and their launch wrappers, cuBLAS GEMMs,
+//! through cudarc (dynamic loading: builds and runs without CUDA).
 //!
 //! The crate must build and run on machines without CUDA: cudarc loads `libcuda` lazily
 //! (`dynamic-loading`) and *panics* when it is absent, so every entry point first probes for
 //! the driver library and turns its absence into an error or `false`.
+//!
+//! Kernels (`cuda/*.cu`) are compiled at build time by nvcc 13.0 into an embedded fatbin
+//! ([`source::FATBIN`]); without nvcc, [`Gpu::new`] compiles the same sources with NVRTC.
 use cudarc::driver::{result, sys};
 
-/// Why no CUDA device can be used.
+pub mod buffer;
+pub mod device;
+pub mod gemm;
+pub mod ops;
+pub mod source;
+
+pub use buffer::{Buf, View, ViewMut};
+pub use device::{Gpu, KernelOrigin};
+pub use gemm::{Mat, Operand};
+pub use ops::{Act, ConvGeom};
+
+/// Why no CUDA device can be used, or a GPU call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
     /// `libcuda` (the driver library) could not be loaded.
@@ -19,10 +34,19 @@ pub enum KernelError {
         /// cudarc's description of the result code.
         error: String,
     },
+    /// The requested device index does not exist.
+    #[error("CUDA device {ordinal} does not exist ({count} found)")]
+    NoDevice { ordinal: usize, count: usize },
+    /// NVRTC could not compile the kernels (or libnvrtc is missing).
+    #[error("NVRTC: {0}")]
+    Nvrtc(String),
+    /// cuBLAS could not be loaded or a call failed.
+    #[error("cuBLAS: {0}")]
+    Cublas(String),
 }
 
 /// Whether the CUDA driver library can be loaded, without panicking.
-fn driver_present() -> bool {
+pub fn driver_present() -> bool {
     // SAFETY: only tries to dlopen the candidate library names and drops the handles.
     unsafe { sys::is_culib_present() }
 }
@@ -69,5 +93,15 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Without a GPU, opening a device is an error, not a panic.
+    #[test]
+    fn opening_a_device_without_gpu_is_an_error() {
+        if cuda_available() {
+            eprintln!("skipped: a GPU is present");
+            return;
+        }
+        assert!(Gpu::new(0).is_err());
     }
 }

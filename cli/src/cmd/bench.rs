@@ -79,6 +79,16 @@ pub struct Args {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Engine backend to time (the PyTorch comparison stays PyTorch on the CPU; for PyTorch on the GPU
+    /// see scripts/gpu-check).
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub backend: EngineBackendArg,
+    /// GPU index (`--backend cuda`).
+    #[arg(long, default_value_t = 0)]
+    pub device_id: usize,
+    /// `--backend cuda`: fp16 GEMM operands on tensor cores.
+    #[arg(long)]
+    pub fp16: bool,
     /// Internal (with --child): --weights is an .onnx file, run by ONNX Runtime's CPU provider.
     #[arg(long, hide = true)]
     pub child_onnx: bool,
@@ -88,6 +98,14 @@ pub struct Args {
     /// Internal (with --child): the input tensor file.
     #[arg(long, hide = true)]
     pub input: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineBackendArg {
+    /// The CPU engine.
+    Cpu,
+    /// The CUDA engine (falls back to the CPU engine, with a warning, without a GPU).
+    Cuda,
 }
 
 /// SplitMix64: a tiny deterministic generator, good enough for benchmark weights and inputs.
@@ -235,7 +253,11 @@ fn unbatch(
 fn child(a: &Args, weights: &Path, input: &Path) -> anyhow::Result<()> {
     let runs = a.runs.unwrap_or(1).max(1);
     let t0 = Instant::now();
-    let backend = if a.child_onnx { Backend::Onnx(OnnxProvider::Cpu) } else { Backend::Cpu };
+    let backend = match (a.child_onnx, a.backend) {
+        (true, _) => Backend::Onnx(OnnxProvider::Cpu),
+        (false, EngineBackendArg::Cpu) => Backend::Cpu,
+        (false, EngineBackendArg::Cuda) => Backend::Cuda { device: a.device_id, fp16: a.fp16 },
+    };
     let model = Model::load_with_threads(weights, backend, a.threads)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let c = model.config().clone();
@@ -283,6 +305,7 @@ fn child(a: &Args, weights: &Path, input: &Path) -> anyhow::Result<()> {
         "cpu_ms": cpu,
         "load_ms": load_ms,
         "threads": model.threads(),
+        "backend": model.backend(),
         "peak_rss_kib": peak_rss_kib(),
         "output_mean": sum / (runs * c.height * c.width) as f64,
     });
@@ -377,6 +400,12 @@ fn run_engine(a: &Args, weights: &Path, input: &Path, runs: usize, ort_lib: Opti
     let exe = std::env::current_exe().context("locating the dtfsal executable")?;
     let mut cmd = Command::new(&exe);
     cmd.arg("bench").arg("--child").args(timing_args(a, weights, input, runs));
+    if a.backend == EngineBackendArg::Cuda && ort_lib.is_none() {
+        cmd.args(["--backend", "cuda", "--device-id"]).arg(a.device_id.to_string());
+        if a.fp16 {
+            cmd.arg("--fp16");
+        }
+    }
     if let Some(lib) = ort_lib {
         cmd.arg("--child-onnx").env("ORT_DYLIB_PATH", lib);
     }
@@ -487,6 +516,7 @@ fn side(v: &Value) -> Value {
         "load_ms": num(v, "load_ms"),
         "threads": v.get("threads"),
         "times_ms": v.get("times_ms"),
+        "backend": v.get("backend"),
     })
 }
 

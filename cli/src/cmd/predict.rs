@@ -38,6 +38,8 @@ pub enum BackendArg {
     Cpu,
     /// ONNX Runtime on `--onnx-provider`; `--weights` is an exported .onnx file (python -m dtfsal.export_onnx).
     Onnx,
+    /// The CUDA engine on GPU `--device-id` (`--fp16`: tensor-core GEMMs); the CPU engine when no GPU.
+    Cuda,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -93,6 +95,9 @@ pub struct Args {
     /// TensorRT: build fp16 engines.
     #[arg(long)]
     pub trt_fp16: bool,
+    /// `--backend cuda`: fp16 GEMM operands on tensor cores.
+    #[arg(long)]
+    pub fp16: bool,
     /// TensorRT: keep built engines in DIR and reuse them (the first start builds, later ones load).
     #[arg(long, value_name = "DIR")]
     pub trt_cache_dir: Option<PathBuf>,
@@ -236,6 +241,10 @@ pub fn run(args: Args) -> Result<()> {
     });
     sal.set_property_from_str("mode", "sync");
     sal.set_property_from_str("output", if mp4 { "overlay" } else { "passthrough-with-meta" });
+    if let BackendArg::Cuda = args.backend {
+        sal.set_property_from_str("backend", if args.fp16 { "cuda-fp16" } else { "cuda" });
+        sal.set_property("device-id", args.device_id);
+    }
     if let BackendArg::Onnx = args.backend {
         if args.weights.is_none() {
             bail!("--backend onnx needs --weights M.onnx (an exported model: python -m dtfsal.export_onnx)");

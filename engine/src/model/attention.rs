@@ -49,17 +49,17 @@ impl Pool {
 }
 
 /// Relative-position tables gathered for one (q grid, k grid) pair: `r[qi][ki]` rows of `head_dim`.
-struct RelPos {
+pub(crate) struct RelPos {
     /// `[q_t, k_t, d]`, `[q_h, k_h, d]`, `[q_w, k_w, d]`
-    t: Vec<f32>,
-    h: Vec<f32>,
-    w: Vec<f32>,
+    pub(crate) t: Vec<f32>,
+    pub(crate) h: Vec<f32>,
+    pub(crate) w: Vec<f32>,
 }
 
 impl RelPos {
     /// torchvision `_add_rel_pos`: tables resized (linear) to `2*max(q,k)-1` rows, indexed by
     /// `floor(i*max(k/q,1) - (j + 1 - k)*max(q/k,1))` (computed in f32 like PyTorch).
-    fn new(tables: [&Tensor; 3], q: Thw, k: Thw, d: usize) -> Self {
+    pub(crate) fn new(tables: [&Tensor; 3], q: Thw, k: Thw, d: usize) -> Self {
         let gather = |table: &Tensor, qn: usize, kn: usize| {
             let rows = 2 * qn.max(kn) - 1;
             let tab = linear_rows(table.data(), table.shape()[0], d, rows);

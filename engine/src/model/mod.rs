@@ -12,6 +12,7 @@
 
 mod amfb;
 mod attention;
+pub mod cuda;
 mod decoder;
 mod dltfb;
 mod encoder;
@@ -48,6 +49,9 @@ pub enum Backend {
     /// ONNX Runtime on an execution provider (cargo feature `onnx`); the model file is an exported
     /// `.onnx` (`python -m dtfsal.export_onnx`), not a weight file. See [`onnx`].
     Onnx(OnnxProvider),
+    /// The CUDA engine ([`cuda`]) on GPU `device`; `fp16`: GEMM operands in half precision on tensor
+    /// cores. Without a usable GPU the model loads on the CPU engine instead, with a warning.
+    Cuda { device: usize, fp16: bool },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +65,9 @@ pub enum ModelError {
     /// The ONNX Runtime backend: library, provider, file or run (the message names what to install).
     #[error("onnx backend: {0}")]
     Onnx(String),
+    /// The CUDA backend: device, driver, kernels or cuBLAS.
+    #[error("cuda backend: {0}")]
+    Cuda(String),
 }
 
 /// One clip: normalised video `[3, T, H, W]` and, for the AV model, audio slices `[9, 1, 112, 192]`.
@@ -92,6 +99,7 @@ pub struct Model {
 enum Net {
     Cpu(Box<CpuNet>),
     Onnx(onnx::OnnxNet),
+    Cuda(Box<cuda::CudaNet>),
 }
 
 /// The CPU engine's network.
@@ -116,7 +124,7 @@ impl Model {
     /// is an exported `.onnx` file and `threads` ONNX Runtime's intra-op threads.
     pub fn load_with_threads(path: impl AsRef<Path>, backend: Backend, threads: usize) -> Result<Self, ModelError> {
         match backend {
-            Backend::Cpu => Self::from_weight_file(WeightFile::open(path)?, backend, threads),
+            Backend::Cpu | Backend::Cuda { .. } => Self::from_weight_file(WeightFile::open(path)?, backend, threads),
             Backend::Onnx(provider) => Self::load_onnx(path, &OnnxOptions { provider, threads, ..Default::default() }),
         }
     }
@@ -161,6 +169,14 @@ impl Model {
         file.check(&expected_tensors(file.config()))?;
         let cfg = file.config().clone();
         let p = params::Params::new(&file);
+        if let Backend::Cuda { device, fp16 } = backend {
+            match cuda::CudaNet::load(&p, &cfg, device, fp16) {
+                Ok(net) => return Ok(Self { cfg, net: Net::Cuda(Box::new(net)) }),
+                // no GPU (or it cannot be used): the CPU engine computes the same maps
+                Err(ModelError::Cuda(why)) => eprintln!("warning: cuda backend unavailable ({why}); running on the CPU engine"),
+                Err(e) => return Err(e),
+            }
+        }
         let audio = if cfg.variant.has_audio() {
             Some(AudioPath {
                 vggish: vggish::VggishTrunk::load(&p)?,
@@ -197,6 +213,7 @@ impl Model {
         match &self.net {
             Net::Cpu(n) => n.pool.current_num_threads(),
             Net::Onnx(n) => n.threads(),
+            Net::Cuda(_) => 1,
         }
     }
 
@@ -205,6 +222,16 @@ impl Model {
         match &self.net {
             Net::Cpu(_) => "cpu",
             Net::Onnx(_) => "onnx",
+            Net::Cuda(n) if n.fp16() => "cuda-fp16",
+            Net::Cuda(_) => "cuda",
+        }
+    }
+
+    /// The GPU this model runs on (CUDA backend only).
+    pub fn device_name(&self) -> Option<&str> {
+        match &self.net {
+            Net::Cuda(n) => Some(n.device_name()),
+            _ => None,
         }
     }
 
@@ -233,17 +260,18 @@ impl Model {
         match &self.net {
             Net::Cpu(n) => Ok(n.pool.install(|| n.forward(&self.cfg, clip, None))),
             Net::Onnx(n) => n.predict(&self.cfg, clip),
+            Net::Cuda(n) => n.predict(&self.cfg, clip),
         }
     }
 
     /// [`Model::predict`], also recording every block-boundary tensor into `trace` (CPU backend; the
-    /// ONNX backend records only `output/sal`).
+    /// ONNX and CUDA backends record only `output/sal`).
     pub fn predict_traced(&self, clip: &Clip, trace: &mut Trace) -> Result<SaliencyMap, ModelError> {
         self.check_clip(clip)?;
         match &self.net {
             Net::Cpu(n) => Ok(n.pool.install(|| n.forward(&self.cfg, clip, Some(trace)))),
-            Net::Onnx(n) => {
-                let map = n.predict(&self.cfg, clip)?;
+            Net::Onnx(_) | Net::Cuda(_) => {
+                let map = self.predict(clip)?;
                 trace.insert("output/sal".into(), Tensor::from_vec(&[1, map.height, map.width], map.data.clone()));
                 Ok(map)
             }

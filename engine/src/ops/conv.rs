@@ -47,6 +47,20 @@ impl Conv3d {
         self.cout
     }
 
+    /// Weight `[C_out, C_in/groups, kt, kh, kw]` and bias (BatchNorm folded in), for other backends.
+    pub fn weight(&self) -> &[f32] {
+        &self.weight
+    }
+
+    pub fn bias(&self) -> Option<&[f32]> {
+        self.bias.as_deref()
+    }
+
+    /// `(C_in / groups, kernel, stride, padding, groups)`.
+    pub fn geometry(&self) -> (usize, [usize; 3], [usize; 3], [usize; 3], usize) {
+        (self.cin_g, self.k, self.stride, self.pad, self.groups)
+    }
+
     /// Folds an eval-mode BatchNorm that follows this conv into its weights and bias.
     pub fn fold_batch_norm(&mut self, gamma: &[f32], beta: &[f32], mean: &[f32], var: &[f32], eps: f32) {
         let per_out = self.weight.len() / self.cout;

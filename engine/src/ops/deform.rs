@@ -82,6 +82,15 @@ impl DeformConv2d {
         Self { weight: weight.into_vec(), bias, cout, cin }
     }
 
+    /// Weight `[C_out, C_in * 9]` and bias (BatchNorm folded in), for other backends.
+    pub fn weight(&self) -> &[f32] {
+        &self.weight
+    }
+
+    pub fn bias(&self) -> &[f32] {
+        &self.bias
+    }
+
     /// Folds an eval-mode BatchNorm that follows the conv.
     pub fn fold_batch_norm(&mut self, gamma: &[f32], beta: &[f32], mean: &[f32], var: &[f32], eps: f32) {
         let per = self.cin * 9;

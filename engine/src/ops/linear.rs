@@ -19,6 +19,15 @@ impl Linear {
         Self { weight, bias, cin, cout }
     }
 
+    /// Weight `[C_out, C_in]` and bias, for other backends.
+    pub fn weight(&self) -> &[f32] {
+        &self.weight
+    }
+
+    pub fn bias(&self) -> Option<&[f32]> {
+        self.bias.as_deref()
+    }
+
     /// `x [n, C_in] -> [n, C_out]`.
     pub fn forward(&self, x: &[f32], n: usize) -> Vec<f32> {
         assert_eq!(x.len(), n * self.cin, "linear: input size");

@@ -816,6 +816,14 @@ impl AggregatorImpl for Dtfsal {
                 (Model::load_default(EngineBackend::Cpu, threads), default_model::NAME.to_string())
             }
             Backend::Cpu => (Model::load_with_threads(&settings.model, EngineBackend::Cpu, threads), settings.model.clone()),
+            Backend::Cuda | Backend::CudaFp16 => {
+                let b = EngineBackend::Cuda { device: settings.device_id.max(0) as usize, fp16: settings.backend == Backend::CudaFp16 };
+                if settings.model.is_empty() {
+                    (Model::load_default(b, threads), default_model::NAME.to_string())
+                } else {
+                    (Model::load_with_threads(&settings.model, b, threads), settings.model.clone())
+                }
+            }
             Backend::Onnx if settings.model.is_empty() => {
                 return Err(gst::error_msg!(
                     gst::ResourceError::Settings,

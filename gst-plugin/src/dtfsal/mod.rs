@@ -71,6 +71,12 @@ pub enum Backend {
         nick = "onnx"
     )]
     Onnx = 1,
+    /// The CUDA engine on GPU `device-id` (falls back to the CPU engine, with a warning, without a GPU).
+    #[enum_value(name = "CUDA: the engine on GPU device-id, fp32 (CPU engine when no GPU)", nick = "cuda")]
+    Cuda = 2,
+    /// As `cuda`, with fp16 GEMM operands on tensor cores.
+    #[enum_value(name = "CUDA, fp16 tensor-core GEMMs", nick = "cuda-fp16")]
+    CudaFp16 = 3,
 }
 
 /// ONNX Runtime execution provider (backend=onnx).

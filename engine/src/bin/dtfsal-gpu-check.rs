@@ -1,0 +1,185 @@
+//! `dtfsal-gpu-check`: a self-contained test + benchmark of the CUDA backend for a GPU machine with no
+//! Rust toolchain (built by `scripts/gpu-check`, which also prints how to run it).
+//!
+//! ```text
+//! dtfsal-gpu-check [--device N] [--out DIR] [--runs N] [--skip-full]
+//! ```
+//! 1. the device, and whether the kernels came from the embedded fatbin or NVRTC;
+//! 2. per-kernel parity of every CUDA op with its CPU twin (fp32 rel err <= 1e-4, fp16 GEMMs <= 1e-2);
+//! 3. whole-model parity, CPU engine vs CUDA fp32 / fp16: the embedded tiny AV model and a full AV model
+//!    with random weights (written to DIR/full-av.safetensors with its input DIR/full-av.input.safetensors,
+//!    for `python -m dtfsal.bench_gpu` to time PyTorch on the same files);
+//! 4. timings: ms/clip (clip upload, forward, map download) one clip at a time, and over 8 queued clips.
+//!
+//! Everything is printed and written to DIR/gpu-check.json. Exit status 1 when a parity check fails.
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use dtfsal_engine::config::{ModelConfig, Variant};
+use dtfsal_engine::model::cuda::check::{self, Parity};
+use dtfsal_engine::model::{Backend, Clip, Model};
+use dtfsal_engine::tensor::Tensor;
+use dtfsal_engine::tensor_file::write_tensors;
+use dtfsal_engine::weights::WeightFile;
+use serde_json::{Value, json};
+
+struct Args {
+    device: usize,
+    out: PathBuf,
+    runs: usize,
+    skip_full: bool,
+}
+
+fn args() -> Args {
+    let mut a = Args { device: 0, out: PathBuf::from("gpu-check-out"), runs: 20, skip_full: false };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        match k.as_str() {
+            "--device" => a.device = it.next().and_then(|v| v.parse().ok()).expect("--device N"),
+            "--out" => a.out = it.next().map(PathBuf::from).expect("--out DIR"),
+            "--runs" => a.runs = it.next().and_then(|v| v.parse().ok()).expect("--runs N"),
+            "--skip-full" => a.skip_full = true,
+            "-h" | "--help" => {
+                println!("dtfsal-gpu-check [--device N] [--out DIR] [--runs N] [--skip-full]");
+                std::process::exit(0);
+            }
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    a
+}
+
+fn parity_json(p: &Parity) -> Value {
+    json!({"name": p.name, "fp16": p.fp16, "rel_err": p.rel_err, "max_abs": p.max_abs, "tol": p.tol, "ok": p.ok()})
+}
+
+fn print_parity(p: &Parity) {
+    println!("  {:<52} rel err {:>10.3e}  (max |d| {:>9.3e}, tol {:.0e})  {}", p.name, p.rel_err, p.max_abs, p.tol, if p.ok() { "ok" } else { "FAIL" });
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// ms per clip one at a time (median of `runs`) and over 8 queued clips (mean).
+fn time_model(model: &Model, clip: &Clip, runs: usize) -> (f64, f64, f64) {
+    for _ in 0..3 {
+        model.predict(clip).expect("warm-up");
+    }
+    let mut t: Vec<f64> = (0..runs)
+        .map(|_| {
+            let s = Instant::now();
+            model.predict(clip).expect("predict");
+            s.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    let min = t.iter().cloned().fold(f64::INFINITY, f64::min);
+    let s = Instant::now();
+    for _ in 0..8 {
+        model.predict(clip).expect("predict");
+    }
+    (median(&mut t), min, s.elapsed().as_secs_f64() * 1e3 / 8.0)
+}
+
+fn model_parity(name: &str, cpu: &Model, gpu32: &Model, gpu16: &Model, clip: &Clip) -> Vec<Parity> {
+    let want = cpu.predict(clip).expect("cpu predict").data;
+    let a = gpu32.predict(clip).expect("cuda predict").data;
+    let b = gpu16.predict(clip).expect("cuda fp16 predict").data;
+    vec![Parity::new(&format!("model {name}: map, cuda fp32 vs cpu"), false, &a, &want), Parity::new(&format!("model {name}: map, cuda fp16 vs cpu"), true, &b, &want)]
+}
+
+fn main() {
+    let a = args();
+    std::fs::create_dir_all(&a.out).expect("create --out");
+    let mut report = serde_json::Map::new();
+    let mut failed = 0usize;
+    println!("dtfsal-gpu-check: fatbin embedded: {} (nvcc: {:?})", dtfsal_kernels::source::fatbin_embedded(), dtfsal_kernels::source::FATBIN_NVCC);
+    match dtfsal_kernels::device_count() {
+        Ok(n) => println!("CUDA devices: {n}"),
+        Err(e) => {
+            println!("no usable CUDA device: {e}");
+            std::process::exit(2);
+        }
+    }
+    // 1 + 2: per-kernel parity
+    let mut kernels = vec![];
+    for fp16 in [false, true] {
+        println!("per-kernel parity vs the CPU engine ({}):", if fp16 { "fp16 GEMM operands" } else { "fp32" });
+        let rows = check::kernel_parity(a.device, fp16).unwrap_or_else(|e| panic!("kernel parity: {e}"));
+        for p in rows.iter().filter(|p| !fp16 || p.fp16) {
+            print_parity(p);
+            failed += !p.ok() as usize;
+            kernels.push(parity_json(p));
+        }
+    }
+    report.insert("kernels".into(), Value::Array(kernels));
+    // 3: whole-model parity; 4: timings
+    let mut models = vec![];
+    let mut bench = vec![];
+    let mut configs: Vec<(&str, Option<ModelConfig>)> = vec![("tiny-embedded", None), ("tiny-random", Some(ModelConfig::tiny(Variant::AudioVisual)))];
+    if !a.skip_full {
+        configs.push(("full-random", Some(ModelConfig::full(Variant::AudioVisual))));
+    }
+    for (name, cfg) in configs {
+        let open = || -> WeightFile {
+            match &cfg {
+                None => dtfsal_engine::default_model::weight_file().expect("embedded model"),
+                Some(c) => WeightFile::open(a.out.join(format!("{}-av.safetensors", c.name))).expect("weights"),
+            }
+        };
+        if let Some(c) = &cfg {
+            check::write_random_weights(c, 42, &a.out.join(format!("{}-av.safetensors", c.name))).expect("write weights");
+        }
+        let cfg_real = open().config().clone();
+        let clip = check::random_clip(&cfg_real, 7);
+        if cfg.is_some() {
+            let mut t = BTreeMap::new();
+            let v = clip.video.clone();
+            let s = v.shape().to_vec();
+            t.insert("input/video".to_string(), v.reshape(&[1, s[0], s[1], s[2], s[3]]));
+            if let Some(au) = &clip.audio {
+                let s = au.shape().to_vec();
+                t.insert("input/audio".to_string(), Tensor::from_vec(&[1, s[0], s[1], s[2], s[3]], au.data().to_vec()));
+            }
+            write_tensors(a.out.join(format!("{}-av.input.safetensors", cfg_real.name)), &t, None).expect("write input");
+        }
+        let cpu = Model::from_weight_file(open(), Backend::Cpu, 0).expect("cpu model");
+        let t0 = Instant::now();
+        let g32 = Model::from_weight_file(open(), Backend::Cuda { device: a.device, fp16: false }, 0).expect("cuda model");
+        let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let g16 = Model::from_weight_file(open(), Backend::Cuda { device: a.device, fp16: true }, 0).expect("cuda fp16 model");
+        assert_eq!(g32.backend(), "cuda", "the cuda backend fell back to the CPU");
+        if name == "tiny-embedded" {
+            println!("device: {}", g32.device_name().unwrap_or("?"));
+            report.insert("device".into(), json!(g32.device_name()));
+        }
+        println!("model parity, {name} ({}x{}x{}):", cfg_real.clip_len, cfg_real.height, cfg_real.width);
+        for p in model_parity(name, &cpu, &g32, &g16, &clip) {
+            print_parity(&p);
+            failed += !p.ok() as usize;
+            models.push(parity_json(&p));
+        }
+        if name == "tiny-embedded" {
+            continue;
+        }
+        let s = Instant::now();
+        cpu.predict(&clip).expect("cpu");
+        let cpu_ms = s.elapsed().as_secs_f64() * 1e3;
+        let runs = if cfg_real.name == "full" { a.runs.min(20) } else { a.runs };
+        for (label, m) in [("cuda-fp32", &g32), ("cuda-fp16", &g16)] {
+            let (med, min, q8) = time_model(m, &clip, runs);
+            println!("  bench {:<12} {:<10} {:>8.2} ms/clip (min {:.2}; {:.1} clips/s) | 8 queued clips: {:>8.2} ms/clip ({:.1} clips/s) | cpu engine {:.0} ms, cuda load {:.0} ms",
+                cfg_real.name, label, med, min, 1e3 / med, q8, 1e3 / q8, cpu_ms, load_ms);
+            bench.push(json!({"config": cfg_real.name, "backend": label, "median_ms": med, "min_ms": min, "clips_per_s": 1e3 / med,
+                "queued8_ms_per_clip": q8, "queued8_clips_per_s": 1e3 / q8, "runs": runs, "cpu_engine_ms": cpu_ms, "load_ms": load_ms}));
+        }
+    }
+    report.insert("models".into(), Value::Array(models));
+    report.insert("bench".into(), Value::Array(bench));
+    report.insert("failed".into(), json!(failed));
+    std::fs::write(a.out.join("gpu-check.json"), serde_json::to_string_pretty(&Value::Object(report)).unwrap()).expect("write json");
+    println!("{}", if failed == 0 { "gpu-check: all parity checks passed".to_string() } else { format!("gpu-check: {failed} parity checks FAILED") });
+    std::process::exit(if failed == 0 { 0 } else { 1 });
+}

@@ -1,0 +1,232 @@
+//! MViTv2 encoder on the GPU (twin of `model/encoder.rs`, `mvit_block.rs`, `attention.rs`): tokens
+//! `[1 + THW, C]` stay on the device; q/k/v pooling reads the qkv matrix in place, logits come from
+//! batched cuBLAS products with the rel-pos terms added inside the softmax kernel.
+
+use dtfsal_kernels::gemm::Batch;
+use dtfsal_kernels::{Act, Buf, ConvGeom};
+
+use super::layers::{Ctx, DTensor, GConv, GLayerNorm, GLinear, Res, matmul};
+use crate::config::ModelConfig;
+use crate::model::attention::{RelPos, Thw, pooled};
+use crate::model::encoder::block_settings;
+use crate::model::mvit_block::BlockSetting;
+use crate::model::params::Params;
+use crate::weights::WeightError;
+
+/// Load-time failure: weights (shapes, names) or the device.
+#[derive(Debug)]
+pub(crate) enum LoadError {
+    Weights(WeightError),
+    Gpu(dtfsal_kernels::KernelError),
+}
+
+impl From<WeightError> for LoadError {
+    fn from(e: WeightError) -> Self {
+        Self::Weights(e)
+    }
+}
+
+impl From<dtfsal_kernels::KernelError> for LoadError {
+    fn from(e: dtfsal_kernels::KernelError) -> Self {
+        Self::Gpu(e)
+    }
+}
+
+struct Pool {
+    /// depthwise `[d, 3, 3, 3]`
+    w: Buf<f32>,
+    norm: GLayerNorm,
+    stride: [usize; 3],
+}
+
+struct Attention {
+    qkv: GLinear,
+    project: GLinear,
+    pools: [Pool; 3],
+    heads: usize,
+    d: usize,
+    /// gathered rel-pos tables `[Q*, K*, d]` for t, h, w
+    rel: [Buf<f32>; 3],
+}
+
+struct Block {
+    norm1: GLayerNorm,
+    norm2: GLayerNorm,
+    attn: Attention,
+    mlp1: GLinear,
+    mlp2: GLinear,
+    project: Option<GLinear>,
+    set: BlockSetting,
+}
+
+pub(crate) struct GpuEncoder {
+    conv_proj: GConv,
+    class_token: Buf<f32>,
+    blocks: Vec<Block>,
+    tap_norms: Vec<(usize, GLayerNorm)>,
+}
+
+impl GpuEncoder {
+    pub fn load(ctx: &Ctx, p: &Params, cfg: &ModelConfig) -> Result<Self, LoadError> {
+        let mut thw: Thw = [cfg.clip_len / 2, cfg.height / 4, cfg.width / 4];
+        let mut blocks = vec![];
+        for (i, set) in block_settings(cfg).into_iter().enumerate() {
+            let pre = format!("encoder.mvit.blocks.{i}");
+            let a = format!("{pre}.attn");
+            let d = set.cout / set.heads;
+            let pool = |name: &str, stride: [usize; 3]| -> Result<Pool, LoadError> {
+                let conv = p.conv3d(&format!("{a}.{name}.pool"), false, stride, [1, 1, 1], d)?;
+                Ok(Pool { w: ctx.gpu.upload(conv.weight())?, norm: GLayerNorm::new(ctx, &p.layer_norm(&format!("{a}.{name}.norm_act.0"), 1e-6)?)?, stride })
+            };
+            let tables = [p.tensor(&format!("{a}.rel_pos_t"))?, p.tensor(&format!("{a}.rel_pos_h"))?, p.tensor(&format!("{a}.rel_pos_w"))?];
+            let rel = RelPos::new([&tables[0], &tables[1], &tables[2]], pooled(thw, set.stride_q), pooled(thw, set.stride_kv), d);
+            blocks.push(Block {
+                norm1: GLayerNorm::new(ctx, &p.layer_norm(&format!("{pre}.norm1"), 1e-6)?)?,
+                norm2: GLayerNorm::new(ctx, &p.layer_norm(&format!("{pre}.norm2"), 1e-6)?)?,
+                attn: Attention {
+                    qkv: GLinear::new(ctx, &p.linear(&format!("{a}.qkv"), true)?)?,
+                    project: GLinear::new(ctx, &p.linear(&format!("{a}.project.0"), true)?)?,
+                    pools: [pool("pool_q", set.stride_q)?, pool("pool_k", set.stride_kv)?, pool("pool_v", set.stride_kv)?],
+                    heads: set.heads,
+                    d,
+                    rel: [ctx.gpu.upload(&rel.t)?, ctx.gpu.upload(&rel.h)?, ctx.gpu.upload(&rel.w)?],
+                },
+                mlp1: GLinear::new(ctx, &p.linear(&format!("{pre}.mlp.0"), true)?)?,
+                mlp2: GLinear::new(ctx, &p.linear(&format!("{pre}.mlp.3"), true)?)?,
+                project: if set.cin != set.cout { Some(GLinear::new(ctx, &p.linear(&format!("{pre}.project"), true)?)?) } else { None },
+                set,
+            });
+            thw = pooled(thw, set.stride_q);
+        }
+        let eps = cfg.stage_norm_eps as f32;
+        let mut tap_norms = vec![];
+        let mut last = 0;
+        for s in 0..4 {
+            last += cfg.stage_depths[s];
+            let name = if s < 3 { format!("encoder.stage_norms.{s}") } else { "encoder.mvit.norm".to_string() };
+            tap_norms.push((last - 1, GLayerNorm::new(ctx, &p.layer_norm(&name, if s < 3 { eps } else { 1e-6 })?)?));
+        }
+        Ok(Self {
+            conv_proj: GConv::new(ctx, &p.conv3d("encoder.mvit.conv_proj", true, [2, 4, 4], [1, 3, 3], 1)?)?,
+            class_token: ctx.gpu.upload(&p.vec("encoder.mvit.pos_encoding.class_token")?)?,
+            blocks,
+            tap_norms,
+        })
+    }
+
+    /// `video [3, T, H, W]` -> four maps `[C_s, T/2, H/4/2^s, W/4/2^s]`.
+    pub fn forward(&self, ctx: &Ctx, video: &DTensor) -> Res<Vec<DTensor>> {
+        let e = self.conv_proj.forward(ctx, video, Act::None)?;
+        let [c0, t, h, w] = e.dims4();
+        let sp = t * h * w;
+        let mut x = DTensor::zeros(ctx, &[1 + sp, c0])?;
+        ctx.gpu.add_inplace(&mut x.buf.slice_mut(0, c0), self.class_token.view())?;
+        ctx.gpu.transpose(e.view(), c0, sp, &mut x.buf.slice_mut(c0, sp * c0))?;
+        drop(e);
+        let mut thw = [t, h, w];
+        let mut feats = vec![];
+        for (i, block) in self.blocks.iter().enumerate() {
+            let (y, q_thw) = block.forward(ctx, &x, thw)?;
+            x = y;
+            thw = q_thw;
+            if let Some((_, norm)) = self.tap_norms.iter().find(|(b, _)| *b == i) {
+                norm.inplace(ctx, &mut x.view_mut())?;
+                let c = x.shape[1];
+                let n = thw.iter().product::<usize>();
+                let mut f = DTensor::zeros(ctx, &[c, thw[0], thw[1], thw[2]])?;
+                ctx.gpu.transpose(x.buf.slice(c, n * c), n, c, &mut f.view_mut())?;
+                feats.push(f);
+            }
+        }
+        Ok(feats)
+    }
+}
+
+impl Block {
+    /// `x [1 + THW, C_in]` -> (`[1 + T'H'W', C_out]`, new grid).
+    fn forward(&self, ctx: &Ctx, x: &DTensor, thw: Thw) -> Res<(DTensor, Thw)> {
+        let n = 1 + thw.iter().product::<usize>();
+        let cout = self.set.cout;
+        let xn = self.norm1.copy(ctx, x)?;
+        let q_thw = pooled(thw, self.set.stride_q);
+        let nq = 1 + q_thw.iter().product::<usize>();
+        // skip path: projection of the normed input when the width changes, max-pooled when strided
+        let skip_full = match &self.project {
+            Some(p) => Some(p.forward(ctx, xn.view(), n, Act::None)?),
+            None => None,
+        };
+        let skip_src = skip_full.as_ref().unwrap_or(x);
+        let mut out = if nq != n {
+            let k = self.set.stride_q.map(|s| if s > 1 { s + 1 } else { s });
+            let g = ConvGeom::new(cout, thw, k, self.set.stride_q, k.map(|k| k / 2));
+            let mut y = DTensor::zeros(ctx, &[nq, cout])?;
+            ctx.gpu.maxpool_tokens(skip_src.view(), &mut y.view_mut(), g)?;
+            y
+        } else {
+            let mut y = DTensor::zeros(ctx, &[nq, cout])?;
+            ctx.gpu.add_inplace(&mut y.view_mut(), skip_src.view())?;
+            y
+        };
+        drop(skip_full);
+        // x = skip + project(attention)
+        let merged = self.attn.forward(ctx, &xn, thw)?;
+        drop(xn);
+        self.attn.project.forward_into(ctx, merged.view(), nq, &mut out.view_mut(), 1.0, Act::None)?;
+        // x = x + MLP(LN2(x))
+        let hidden = self.mlp1.forward(ctx, self.norm2.copy(ctx, &out)?.view(), nq, Act::Gelu)?;
+        self.mlp2.forward_into(ctx, hidden.view(), nq, &mut out.view_mut(), 1.0, Act::None)?;
+        Ok((out, q_thw))
+    }
+}
+
+impl Attention {
+    /// `xn [1 + THW, C_in]` (normed) -> merged heads `[1 + T'H'W', C_out]` (before the projection).
+    fn forward(&self, ctx: &Ctx, xn: &DTensor, thw: Thw) -> Res<DTensor> {
+        let (heads, d) = (self.heads, self.d);
+        let cout = heads * d;
+        let n = 1 + thw.iter().product::<usize>();
+        let qkv = self.qkv.forward(ctx, xn.view(), n, Act::None)?; // [n, 3 * heads * d]
+        let mut pooled_parts = vec![];
+        let mut grids = vec![];
+        for (s, pool) in self.pools.iter().enumerate() {
+            let g = ConvGeom::new(d, thw, [3, 3, 3], pool.stride, [1, 1, 1]);
+            let o = g.out_thw();
+            let m = 1 + o.iter().product::<usize>();
+            let mut y = DTensor::zeros(ctx, &[heads * m, d])?;
+            let src = qkv.buf.slice(s * cout, qkv.numel() - s * cout);
+            ctx.gpu.pool_tokens(src, 3 * cout, d, pool.w.view(), &mut y.view_mut(), heads, g)?;
+            pool.norm.inplace(ctx, &mut y.view_mut())?;
+            pooled_parts.push(y);
+            grids.push(o);
+        }
+        drop(qkv);
+        let (q_thw, k_thw) = (grids[0], grids[1]);
+        let nq = 1 + q_thw.iter().product::<usize>();
+        let nk = 1 + k_thw.iter().product::<usize>();
+        let (q, k, v) = (&pooled_parts[0], &pooled_parts[1], &pooled_parts[2]);
+        // decomposed rel-pos dot products of the unscaled q
+        let kk: usize = k_thw.iter().sum();
+        let mut rel = DTensor::zeros(ctx, &[heads, nq - 1, kk])?;
+        ctx.gpu.relpos_dots(q.view(), self.rel[0].view(), self.rel[1].view(), self.rel[2].view(), &mut rel.view_mut(), heads, d, q_thw, k_thw)?;
+        // logits [heads, nq, nk] = (q / sqrt d) kᵀ
+        let mut s = DTensor::zeros(ctx, &[heads, nq, nk])?;
+        let scale = 1.0 / (d as f32).sqrt();
+        let batch = |sa: usize, sb: usize, sc: usize| Batch { count: heads, stride_a: sa, stride_b: sb, stride_c: sc };
+        matmul(ctx, nq, nk, d, (q.view(), d, false), (k.view(), d, true), &mut s.view_mut(), nk, scale, 0.0, batch(nq * d, nk * d, nq * nk))?;
+        let mut o = DTensor::zeros(ctx, &[heads, nq, d])?;
+        if ctx.fp16 {
+            let mut p16 = ctx.gpu.zeros::<u16>(heads * nq * nk)?;
+            ctx.gpu.softmax_relpos(&mut s.view_mut(), Some((rel.view(), k_thw)), Some(&mut p16.view_mut()), nq, nk)?;
+            drop(s);
+            let vh = ctx.half(v.view())?;
+            ctx.gpu.gemm(nq, d, nk, dtfsal_kernels::Mat::f16(p16.view(), nk), dtfsal_kernels::Mat::f16(vh.view(), d), &mut o.view_mut(), d, 1.0, 0.0, batch(nq * nk, nk * d, nq * d))?;
+        } else {
+            ctx.gpu.softmax_relpos(&mut s.view_mut(), Some((rel.view(), k_thw)), None, nq, nk)?;
+            ctx.gpu.gemm(nq, d, nk, dtfsal_kernels::Mat::f32(s.view(), nk), dtfsal_kernels::Mat::f32(v.view(), d), &mut o.view_mut(), d, 1.0, 0.0, batch(nq * nk, nk * d, nq * d))?;
+        }
+        // residual pooling (spatial queries add their unscaled q), heads merged -> [nq, heads * d]
+        let mut merged = DTensor::zeros(ctx, &[nq, cout])?;
+        ctx.gpu.attn_merge(o.view(), q.view(), &mut merged.view_mut(), heads, nq, d, true)?;
+        Ok(merged)
+    }
+}

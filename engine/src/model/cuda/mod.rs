@@ -1,0 +1,133 @@
+//! The CUDA backend: the whole DTFSal forward pass on one GPU through `dtfsal-kernels` (hand-written
+//! kernels + cuBLAS). Every module mirrors its CPU twin in `model/*.rs`, which is its reference.
+//! fp32, or fp16 GEMM operands on tensor cores (f32 accumulation, f32 activations).
+
+pub mod check;
+mod encoder;
+mod heads;
+mod layers;
+
+use std::sync::Mutex;
+
+use dtfsal_kernels::{Act, Gpu, KernelError};
+
+use self::encoder::{GpuEncoder, LoadError};
+use self::heads::{GpuAmfb, GpuDecoder, GpuDltfb, GpuNeck, GpuTemporal, GpuTokens, GpuVggish};
+use self::layers::{Ctx, DTensor, GConv, Res};
+use super::params::Params;
+use super::{Clip, ModelError, SaliencyMap};
+use crate::config::ModelConfig;
+
+struct GpuAudio {
+    vggish: GpuVggish,
+    te: GpuTemporal,
+    amfb: Vec<GpuAmfb>,
+}
+
+struct Layers {
+    encoder: GpuEncoder,
+    neck: GpuNeck,
+    lteb: Vec<GpuTokens>,
+    dltfb: GpuDltfb,
+    audio: Option<GpuAudio>,
+    decoders: Vec<GpuDecoder>,
+    fuse: GConv,
+}
+
+/// The network on the GPU. The device context is used by one thread at a time (a mutex around it).
+pub struct CudaNet {
+    ctx: Mutex<Ctx>,
+    layers: Layers,
+    device_name: String,
+    fp16: bool,
+}
+
+impl From<KernelError> for ModelError {
+    fn from(e: KernelError) -> Self {
+        ModelError::Cuda(e.to_string())
+    }
+}
+
+impl From<LoadError> for ModelError {
+    fn from(e: LoadError) -> Self {
+        match e {
+            LoadError::Weights(w) => ModelError::Weights(w),
+            LoadError::Gpu(g) => g.into(),
+        }
+    }
+}
+
+impl CudaNet {
+    /// Opens device `device` and uploads every weight (errors, never panics, without a GPU).
+    pub(crate) fn load(p: &Params, cfg: &ModelConfig, device: usize, fp16: bool) -> Result<Self, ModelError> {
+        let gpu = Gpu::new(device)?;
+        let device_name = format!("{} (sm_{}{}, kernels: {:?})", gpu.name(), gpu.compute_capability().0, gpu.compute_capability().1, gpu.kernel_origin());
+        let ctx = Ctx { gpu, fp16 };
+        let t = cfg.clip_len / 4;
+        let grid = |i: usize| [t, (cfg.height / 4) >> i, (cfg.width / 4) >> i];
+        let audio = if cfg.variant.has_audio() {
+            Some(GpuAudio {
+                vggish: GpuVggish::load(&ctx, p)?,
+                te: GpuTemporal::load(&ctx, p, cfg)?,
+                amfb: (0..4).map(|i| GpuAmfb::load(&ctx, p, cfg, i)).collect::<Result<_, _>>()?,
+            })
+        } else {
+            None
+        };
+        let layers = Layers {
+            encoder: GpuEncoder::load(&ctx, p, cfg)?,
+            neck: GpuNeck::load(&ctx, p)?,
+            lteb: (0..3).map(|i| GpuTokens::load(&ctx, p, &format!("enhance.{i}.prompt"), grid(i))).collect::<Result<_, _>>()?,
+            dltfb: GpuDltfb::load(&ctx, p, cfg.neck_dim, grid(3))?,
+            audio,
+            decoders: (0..4).map(|i| GpuDecoder::load(&ctx, p, i)).collect::<Result<_, _>>()?,
+            fuse: GConv::new(&ctx, &p.conv3d("fuse", true, [1, 1, 1], [0, 1, 1], 1)?)?,
+        };
+        ctx.gpu.synchronize()?;
+        Ok(Self { ctx: Mutex::new(ctx), layers, device_name, fp16 })
+    }
+
+    /// The device, its architecture and where the kernels came from.
+    pub fn device_name(&self) -> &str {
+        &self.device_name
+    }
+
+    pub fn fp16(&self) -> bool {
+        self.fp16
+    }
+
+    pub(crate) fn predict(&self, cfg: &ModelConfig, clip: &Clip) -> Result<SaliencyMap, ModelError> {
+        let ctx = self.ctx.lock().unwrap_or_else(|e| e.into_inner());
+        let sal = self.forward(&ctx, clip)?;
+        let map = sal.download(&ctx)?;
+        Ok(SaliencyMap { width: cfg.width, height: cfg.height, data: map.into_vec() })
+    }
+
+    fn forward(&self, ctx: &Ctx, clip: &Clip) -> Res<DTensor> {
+        let l = &self.layers;
+        let video = DTensor::upload(ctx, &clip.video)?;
+        let feats = l.encoder.forward(ctx, &video)?;
+        drop(video);
+        let neck = l.neck.forward(ctx, &feats)?;
+        drop(feats);
+        let mut levels = vec![];
+        for (x, b) in neck.iter().take(3).zip(&l.lteb) {
+            levels.push(b.apply(ctx, x, None)?);
+        }
+        levels.push(l.dltfb.forward(ctx, &neck[3])?);
+        drop(neck);
+        if let (Some(ap), Some(audio)) = (&l.audio, &clip.audio) {
+            let a0 = ap.vggish.forward(ctx, DTensor::upload(ctx, audio)?)?;
+            let a = ap.te.forward(ctx, &a0)?;
+            levels = levels.iter().zip(&ap.amfb).map(|(x, m)| m.forward(ctx, x, &a)).collect::<Res<_>>()?;
+        }
+        let maps = levels.iter().zip(&l.decoders).map(|(x, d)| d.forward(ctx, x)).collect::<Res<Vec<_>>>()?;
+        let [_, _, h, w] = maps[0].shape[..] else { unreachable!("decoder maps are 4-d") };
+        let mut cat = DTensor::zeros(ctx, &[4, 1, h, w])?;
+        for (i, m) in maps.iter().enumerate() {
+            ctx.gpu.add_inplace(&mut cat.buf.slice_mut(i * h * w, h * w), m.view())?;
+        }
+        let sal = l.fuse.forward(ctx, &cat, Act::Sigmoid)?;
+        Ok(sal.reshape(&[h, w]))
+    }
+}

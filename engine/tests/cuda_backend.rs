@@ -1,0 +1,55 @@
+//! The CUDA backend. Without a GPU (CI, this machine): it must fall back to the CPU engine, never panic;
+//! the GPU parity tests skip with a message. With one: every kernel and the whole tiny model must match
+//! the CPU engine (fp32 rel err <= 1e-4, fp16 GEMM operands <= 1e-2).
+use dtfsal_engine::model::cuda::check::{kernel_parity, random_clip};
+use dtfsal_engine::model::{Backend, Model};
+
+fn gpu() -> bool {
+    if dtfsal_kernels::cuda_available() {
+        return true;
+    }
+    eprintln!("skipped: no CUDA device ({})", dtfsal_kernels::device_count().err().map(|e| e.to_string()).unwrap_or_default());
+    false
+}
+
+#[test]
+fn without_a_gpu_the_cuda_backend_falls_back_to_the_cpu_engine() {
+    if dtfsal_kernels::cuda_available() {
+        eprintln!("skipped: a GPU is present (the parity tests cover it)");
+        return;
+    }
+    let cpu = Model::load_default(Backend::Cpu, 2).unwrap();
+    let cuda = Model::load_default(Backend::Cuda { device: 0, fp16: true }, 2).unwrap();
+    assert_eq!(cuda.backend(), "cpu");
+    let clip = random_clip(cpu.config(), 3);
+    assert_eq!(cpu.predict(&clip).unwrap(), cuda.predict(&clip).unwrap());
+}
+
+#[test]
+fn every_kernel_matches_its_cpu_twin() {
+    if !gpu() {
+        return;
+    }
+    for fp16 in [false, true] {
+        for p in kernel_parity(0, fp16).unwrap() {
+            assert!(p.ok(), "{}: rel err {:.3e} > {:.0e}", p.name, p.rel_err, p.tol);
+        }
+    }
+}
+
+#[test]
+fn tiny_model_matches_the_cpu_engine() {
+    if !gpu() {
+        return;
+    }
+    let cpu = Model::load_default(Backend::Cpu, 0).unwrap();
+    let clip = random_clip(cpu.config(), 5);
+    let want = cpu.predict(&clip).unwrap().data;
+    for (fp16, tol) in [(false, 1e-4f32), (true, 1e-2)] {
+        let gpu = Model::load_default(Backend::Cuda { device: 0, fp16 }, 0).unwrap();
+        assert!(gpu.backend().starts_with("cuda"));
+        let got = gpu.predict(&clip).unwrap().data;
+        let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(err <= tol, "fp16={fp16}: max |diff| {err}");
+    }
+}

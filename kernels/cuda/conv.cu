@@ -1,0 +1,145 @@
+// Convolution helpers: im2col for dense Conv3d (GEMM by cuBLAS), direct depthwise Conv3d on volumes and
+// on MViT token layouts (the q/k/v pooling), max pooling.
+
+struct ConvGeom {
+    int c, t, h, w;        // input [C, T, H, W]
+    int kt, kh, kw;
+    int st, sh, sw;
+    int pt, ph, pw;
+    int to, ho, wo;        // output grid
+};
+
+// col [C*kt*kh*kw, To*Ho*Wo] (row = ((ci*kt + dz)*kh + dy)*kw + dx), zero padding.
+template <typename T>
+__device__ void im2col3d_impl(const float* x, T* col, ConvGeom g) {
+    long long np = (long long)g.to * g.ho * g.wo;
+    long long n = (long long)g.c * g.kt * g.kh * g.kw * np;
+    FOR_EACH(i, n) {
+        long long p = i % np;
+        int row = (int)(i / np);
+        int dx = row % g.kw, dy = (row / g.kw) % g.kh, dz = (row / (g.kw * g.kh)) % g.kt, ci = row / (g.kw * g.kh * g.kt);
+        int ox = p % g.wo, oy = (p / g.wo) % g.ho, oz = p / ((long long)g.wo * g.ho);
+        int iz = oz * g.st + dz - g.pt, iy = oy * g.sh + dy - g.ph, ix = ox * g.sw + dx - g.pw;
+        float v = 0.0f;
+        if (iz >= 0 && iz < g.t && iy >= 0 && iy < g.h && ix >= 0 && ix < g.w)
+            v = x[(((long long)ci * g.t + iz) * g.h + iy) * g.w + ix];
+        if constexpr (sizeof(T) == 2) col[i] = f32_to_f16(v); else col[i] = v;
+    }
+}
+
+extern "C" __global__ void im2col3d_f32(const float* x, float* col, ConvGeom g) { im2col3d_impl<float>(x, col, g); }
+extern "C" __global__ void im2col3d_f16(const float* x, half_bits* col, ConvGeom g) { im2col3d_impl<half_bits>(x, col, g); }
+
+// Depthwise Conv3d on a volume: x [C, T, H, W], w [C, kt, kh, kw], bias [C] or null -> y [C, To, Ho, Wo].
+extern "C" __global__ void dwconv3d(const float* x, const float* wt, const float* bias, float* y, ConvGeom g) {
+    long long np = (long long)g.to * g.ho * g.wo;
+    FOR_EACH(i, (long long)g.c * np) {
+        long long p = i % np;
+        int ch = (int)(i / np);
+        int ox = p % g.wo, oy = (p / g.wo) % g.ho, oz = p / ((long long)g.wo * g.ho);
+        const float* src = x + (long long)ch * g.t * g.h * g.w;
+        const float* k = wt + (long long)ch * g.kt * g.kh * g.kw;
+        float acc = 0.0f;
+        for (int dz = 0; dz < g.kt; dz++) {
+            int iz = oz * g.st + dz - g.pt;
+            if (iz < 0 || iz >= g.t) continue;
+            for (int dy = 0; dy < g.kh; dy++) {
+                int iy = oy * g.sh + dy - g.ph;
+                if (iy < 0 || iy >= g.h) continue;
+                for (int dx = 0; dx < g.kw; dx++) {
+                    int ix = ox * g.sw + dx - g.pw;
+                    if (ix < 0 || ix >= g.w) continue;
+                    acc += k[(dz * g.kh + dy) * g.kw + dx] * src[((long long)iz * g.h + iy) * g.w + ix];
+                }
+            }
+        }
+        y[i] = acc + (bias ? bias[ch] : 0.0f);
+    }
+}
+
+// MViT q/k/v pooling straight from the token layout: input token j (0 = class) of head hd, channel c at
+// x[hd*head_stride + j*row_stride + c]; depthwise kernel w [d, kt, kh, kw] shared by the heads (g.c = d).
+// y [heads, 1 + To*Ho*Wo, d]; the class token is copied through.
+extern "C" __global__ void pool_tokens(const float* x, long long row_stride, long long head_stride, const float* wt,
+                                       float* y, int heads, ConvGeom g) {
+    int d = g.c;
+    long long np = (long long)g.to * g.ho * g.wo;
+    FOR_EACH(i, (long long)heads * (np + 1) * d) {
+        int ch = i % d;
+        long long tok = (i / d) % (np + 1);
+        int hd = (int)(i / (d * (np + 1)));
+        const float* src = x + hd * head_stride;
+        if (tok == 0) { y[i] = src[ch]; continue; }
+        long long p = tok - 1;
+        int ox = p % g.wo, oy = (p / g.wo) % g.ho, oz = p / ((long long)g.wo * g.ho);
+        const float* k = wt + (long long)ch * g.kt * g.kh * g.kw;
+        float acc = 0.0f;
+        for (int dz = 0; dz < g.kt; dz++) {
+            int iz = oz * g.st + dz - g.pt;
+            if (iz < 0 || iz >= g.t) continue;
+            for (int dy = 0; dy < g.kh; dy++) {
+                int iy = oy * g.sh + dy - g.ph;
+                if (iy < 0 || iy >= g.h) continue;
+                for (int dx = 0; dx < g.kw; dx++) {
+                    int ix = ox * g.sw + dx - g.pw;
+                    if (ix < 0 || ix >= g.w) continue;
+                    long long j = 1 + ((long long)iz * g.h + iy) * g.w + ix;
+                    acc += k[(dz * g.kh + dy) * g.kw + dx] * src[j * row_stride + ch];
+                }
+            }
+        }
+        y[i] = acc;
+    }
+}
+
+// Max pooling of a volume x [C, T, H, W] -> y [C, To, Ho, Wo] (padding never wins).
+extern "C" __global__ void maxpool3d(const float* x, float* y, ConvGeom g) {
+    long long np = (long long)g.to * g.ho * g.wo;
+    FOR_EACH(i, (long long)g.c * np) {
+        long long p = i % np;
+        int ch = (int)(i / np);
+        int ox = p % g.wo, oy = (p / g.wo) % g.ho, oz = p / ((long long)g.wo * g.ho);
+        const float* src = x + (long long)ch * g.t * g.h * g.w;
+        float m = -3.402823466e38f;
+        for (int dz = 0; dz < g.kt; dz++) {
+            int iz = oz * g.st + dz - g.pt;
+            if (iz < 0 || iz >= g.t) continue;
+            for (int dy = 0; dy < g.kh; dy++) {
+                int iy = oy * g.sh + dy - g.ph;
+                if (iy < 0 || iy >= g.h) continue;
+                for (int dx = 0; dx < g.kw; dx++) {
+                    int ix = ox * g.sw + dx - g.pw;
+                    if (ix >= 0 && ix < g.w) m = fmaxf(m, src[((long long)iz * g.h + iy) * g.w + ix]);
+                }
+            }
+        }
+        y[i] = m;
+    }
+}
+
+// Max pooling on tokens: x [1 + T*H*W, C] -> y [1 + To*Ho*Wo, C], the class token copied (MViT skip path).
+extern "C" __global__ void maxpool_tokens(const float* x, float* y, ConvGeom g) {
+    int c = g.c;
+    long long np = (long long)g.to * g.ho * g.wo;
+    FOR_EACH(i, (np + 1) * c) {
+        int ch = i % c;
+        long long tok = i / c;
+        if (tok == 0) { y[i] = x[ch]; continue; }
+        long long p = tok - 1;
+        int ox = p % g.wo, oy = (p / g.wo) % g.ho, oz = p / ((long long)g.wo * g.ho);
+        float m = -3.402823466e38f;
+        for (int dz = 0; dz < g.kt; dz++) {
+            int iz = oz * g.st + dz - g.pt;
+            if (iz < 0 || iz >= g.t) continue;
+            for (int dy = 0; dy < g.kh; dy++) {
+                int iy = oy * g.sh + dy - g.ph;
+                if (iy < 0 || iy >= g.h) continue;
+                for (int dx = 0; dx < g.kw; dx++) {
+                    int ix = ox * g.sw + dx - g.pw;
+                    if (ix >= 0 && ix < g.w) m = fmaxf(m, x[(1 + ((long long)iz * g.h + iy) * g.w + ix) * c + ch]);
+                }
+            }
+        }
+        y[i] = m;
+    }
+}

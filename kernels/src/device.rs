@@ -1,0 +1,180 @@
+//! One CUDA device: context, the stream every kernel runs on, the loaded kernel module (embedded fatbin,
+//! else NVRTC) and the cuBLAS handle.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cudarc::cublas::CudaBlas;
+use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream, DeviceRepr, LaunchConfig, ValidAsZeroBits, sys};
+use cudarc::nvrtc::{CompileOptions, Ptx};
+
+use crate::KernelError;
+use crate::buffer::Buf;
+use crate::source;
+
+/// How the kernels were loaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KernelOrigin {
+    /// The fatbin nvcc built at compile time.
+    Fatbin,
+    /// Compiled by NVRTC at start-up (no fatbin, or it did not load), for this architecture.
+    Nvrtc(String),
+}
+
+pub struct Gpu {
+    pub(crate) ctx: Arc<CudaContext>,
+    pub(crate) stream: Arc<CudaStream>,
+    _module: Arc<CudaModule>,
+    funcs: HashMap<String, CudaFunction>,
+    pub(crate) blas: CudaBlas,
+    origin: KernelOrigin,
+    name: String,
+    cc: (i32, i32),
+}
+
+fn driver(call: &'static str) -> impl Fn(cudarc::driver::DriverError) -> KernelError {
+    move |e| KernelError::Driver { call, error: format!("{e:?}") }
+}
+
+impl Gpu {
+    /// Opens device `ordinal`: errors (never panics) when there is no driver, no such device, or the
+    /// kernels cannot be loaded.
+    pub fn new(ordinal: usize) -> Result<Self, KernelError> {
+        let count = crate::device_count()?;
+        if ordinal >= count {
+            return Err(KernelError::NoDevice { ordinal, count });
+        }
+        let ctx = CudaContext::new(ordinal).map_err(driver("cuCtxCreate"))?;
+        // SAFETY: every buffer is used on the one stream below, so stream order is all the ordering needed.
+        unsafe { ctx.disable_event_tracking() };
+        let stream = ctx.default_stream();
+        keep_freed_memory_cached(&ctx);
+        let cc = ctx.compute_capability().map_err(driver("cuDeviceGetAttribute"))?;
+        let name = ctx.name().unwrap_or_else(|_| "unknown".into());
+        let (module, origin) = load_module(&ctx, cc)?;
+        let mut funcs = HashMap::new();
+        for k in source::kernel_names() {
+            let f = module.load_function(k).map_err(driver("cuModuleGetFunction"))?;
+            funcs.insert(k.to_string(), f);
+        }
+        // cudarc panics when libcublas cannot be loaded: report it as an error instead
+        let blas = std::panic::catch_unwind(|| CudaBlas::new(stream.clone()))
+            .map_err(|_| KernelError::Cublas("libcublas could not be loaded (set LD_LIBRARY_PATH)".into()))?
+            .map_err(|e| KernelError::Cublas(format!("{e:?}")))?;
+        Ok(Self { ctx, stream, _module: module, funcs, blas, origin, name, cc })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn compute_capability(&self) -> (i32, i32) {
+        self.cc
+    }
+
+    pub fn kernel_origin(&self) -> &KernelOrigin {
+        &self.origin
+    }
+
+    pub fn context(&self) -> &Arc<CudaContext> {
+        &self.ctx
+    }
+
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+
+    /// A zeroed buffer of `n` elements.
+    pub fn zeros<T: DeviceRepr + ValidAsZeroBits>(&self, n: usize) -> Result<Buf<T>, KernelError> {
+        Ok(Buf::new(self.stream.alloc_zeros::<T>(n.max(1)).map_err(driver("cuMemAllocAsync"))?))
+    }
+
+    /// Copies host data to a new device buffer.
+    pub fn upload<T: DeviceRepr>(&self, data: &[T]) -> Result<Buf<T>, KernelError> {
+        Ok(Buf::new(self.stream.clone_htod(data).map_err(driver("cuMemcpyHtoD"))?))
+    }
+
+    /// Copies a device buffer back (waits for the stream).
+    pub fn download<T: DeviceRepr + Default + Clone>(&self, buf: &Buf<T>) -> Result<Vec<T>, KernelError> {
+        self.stream.clone_dtoh(&buf.slice).map_err(driver("cuMemcpyDtoH"))
+    }
+
+    /// Overwrites the start of `buf` with `data`.
+    pub fn write<T: DeviceRepr>(&self, data: &[T], buf: &mut Buf<T>) -> Result<(), KernelError> {
+        assert!(data.len() <= buf.len());
+        self.stream.memcpy_htod(data, &mut buf.slice).map_err(driver("cuMemcpyHtoD"))
+    }
+
+    pub fn synchronize(&self) -> Result<(), KernelError> {
+        self.stream.synchronize().map_err(driver("cuStreamSynchronize"))
+    }
+
+    pub(crate) fn func(&self, name: &str) -> &CudaFunction {
+        self.funcs.get(name).unwrap_or_else(|| panic!("kernel {name} is not in the module"))
+    }
+
+    /// A launch builder for kernel `name` on this device's stream.
+    pub(crate) fn launch<'a>(&'a self, name: &str) -> cudarc::driver::LaunchArgs<'a> {
+        self.stream.launch_builder(self.func(name))
+    }
+
+    /// Records a failed launch as an error.
+    pub(crate) fn check(&self, r: Result<(), cudarc::driver::DriverError>, name: &'static str) -> Result<(), KernelError> {
+        r.map_err(|e| KernelError::Driver { call: name, error: format!("{e:?}") })
+    }
+}
+
+/// Grid for a grid-stride loop over `n` elements with 256 threads a block.
+pub(crate) fn grid_for(n: usize) -> LaunchConfig {
+    let blocks = n.div_ceil(256).clamp(1, 65_535 * 8) as u32;
+    LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 }
+}
+
+/// One block per row with `threads` threads.
+pub(crate) fn rows(n: usize, threads: u32) -> LaunchConfig {
+    LaunchConfig { grid_dim: (n as u32, 1, 1), block_dim: (threads, 1, 1), shared_mem_bytes: 0 }
+}
+
+/// Stream-ordered frees return memory to the pool instead of the OS, so the steady state allocates
+/// nothing new (the default pool's release threshold is 0).
+fn keep_freed_memory_cached(ctx: &Arc<CudaContext>) {
+    let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
+    let threshold: u64 = u64::MAX;
+    // SAFETY: plain driver calls on a valid device handle with pointers to live locals; failure only
+    // means the default (release at every sync) stays in force.
+    unsafe {
+        if sys::cuDeviceGetDefaultMemPool(&mut pool, ctx.cu_device()) == sys::CUresult::CUDA_SUCCESS {
+            let _ = sys::cuMemPoolSetAttribute(
+                pool,
+                sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+                &threshold as *const u64 as *mut std::ffi::c_void,
+            );
+        }
+    }
+}
+
+fn load_module(ctx: &Arc<CudaContext>, cc: (i32, i32)) -> Result<(Arc<CudaModule>, KernelOrigin), KernelError> {
+    if source::fatbin_embedded()
+        && std::env::var_os("DTFSAL_FORCE_NVRTC").is_none()
+        && let Ok(m) = ctx.load_module(Ptx::from_binary(source::FATBIN.to_vec()))
+    {
+        return Ok((m, KernelOrigin::Fatbin));
+    }
+    let arch: &'static str = match cc {
+        (8, 0) => "compute_80",
+        (8, 6) => "compute_86",
+        (8, 9) => "compute_89",
+        (9, 0) => "compute_90",
+        (10, 0) => "compute_100",
+        (12, 0) => "compute_120",
+        (m, _) if m >= 9 => "compute_90",
+        _ => "compute_80",
+    };
+    let opts = CompileOptions { arch: Some(arch), options: vec!["-std=c++17".into()], name: Some("dtfsal_kernels.cu".into()), ..Default::default() };
+    let ptx = std::panic::catch_unwind(|| cudarc::nvrtc::compile_ptx_with_opts(source::concatenated(), opts))
+        .map_err(|_| KernelError::Nvrtc("libnvrtc could not be loaded".into()))?
+        .map_err(|e| KernelError::Nvrtc(format!("{e:?}")))?;
+    let m = ctx.load_module(ptx).map_err(driver("cuModuleLoadData"))?;
+    Ok((m, KernelOrigin::Nvrtc(arch.into())))
+}
+

@@ -1,0 +1,488 @@
+//! Safe launch wrappers, one per kernel of `cuda/*.cu` (same names, argument order and types). Every
+//! wrapper checks the extents it touches against its views; only the launch itself is `unsafe`.
+// The wrappers mirror the kernels' C signatures, argument for argument.
+#![allow(clippy::too_many_arguments)]
+
+use cudarc::driver::{DeviceRepr, LaunchConfig, PushKernelArg};
+
+use crate::KernelError;
+use crate::buffer::{View, ViewMut, opt_ptr};
+use crate::device::{Gpu, grid_for, rows};
+
+/// Launches kernel `$name` with already-checked arguments bound to locals.
+macro_rules! launch {
+    ($gpu:expr, $name:literal, $cfg:expr; $($arg:ident),* $(,)?) => {{
+        let mut builder = $gpu.launch($name);
+        $( builder.arg(&$arg); )*
+        // SAFETY: the arguments match the kernel's C signature in cuda/*.cu (pointers as u64, `int` as
+        // i32, `long long` as i64, structs #[repr(C)]), and every pointer's extent was checked against
+        // its view by the calling wrapper; all work is ordered on the device's one stream.
+        let result = unsafe { builder.launch($cfg) };
+        $gpu.check(result.map(|_| ()), $name)
+    }};
+}
+
+/// Epilogue activations (`ACT_*` in common.cuh).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i32)]
+pub enum Act {
+    None = 0,
+    Relu = 1,
+    /// Exact (erf) GELU.
+    Gelu = 2,
+    Sigmoid = 3,
+}
+
+/// A convolution / pooling window over `[C, T, H, W]` (`struct ConvGeom` in conv.cu).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct ConvGeom {
+    pub c: i32,
+    pub t: i32,
+    pub h: i32,
+    pub w: i32,
+    pub kt: i32,
+    pub kh: i32,
+    pub kw: i32,
+    pub st: i32,
+    pub sh: i32,
+    pub sw: i32,
+    pub pt: i32,
+    pub ph: i32,
+    pub pw: i32,
+    pub to: i32,
+    pub ho: i32,
+    pub wo: i32,
+}
+
+// SAFETY: #[repr(C)] plain integers, the layout of `struct ConvGeom` in conv.cu.
+unsafe impl DeviceRepr for ConvGeom {}
+
+impl ConvGeom {
+    /// Window `k`, stride `s`, padding `p` over `c` channels of a `thw` grid.
+    pub fn new(c: usize, thw: [usize; 3], k: [usize; 3], s: [usize; 3], p: [usize; 3]) -> Self {
+        let o = |i: usize| (thw[i] + 2 * p[i] - k[i]) / s[i] + 1;
+        let i = |v: usize| i32::try_from(v).expect("conv dimension exceeds i32");
+        Self {
+            c: i(c),
+            t: i(thw[0]),
+            h: i(thw[1]),
+            w: i(thw[2]),
+            kt: i(k[0]),
+            kh: i(k[1]),
+            kw: i(k[2]),
+            st: i(s[0]),
+            sh: i(s[1]),
+            sw: i(s[2]),
+            pt: i(p[0]),
+            ph: i(p[1]),
+            pw: i(p[2]),
+            to: i(o(0)),
+            ho: i(o(1)),
+            wo: i(o(2)),
+        }
+    }
+
+    pub fn out_thw(&self) -> [usize; 3] {
+        [self.to as usize, self.ho as usize, self.wo as usize]
+    }
+
+    pub fn in_len(&self) -> usize {
+        (self.c * self.t * self.h * self.w) as usize
+    }
+
+    pub fn out_positions(&self) -> usize {
+        (self.to * self.ho * self.wo) as usize
+    }
+
+    pub fn kernel_volume(&self) -> usize {
+        (self.kt * self.kh * self.kw) as usize
+    }
+}
+
+/// Where an im2col writes its column matrix: f32, or f16 for the tensor-core GEMM.
+pub enum ColOut<'a> {
+    F32(ViewMut<'a, f32>),
+    F16(ViewMut<'a, u16>),
+}
+
+impl ColOut<'_> {
+    fn need(&self, n: usize, what: &str) -> (u64, bool) {
+        match self {
+            ColOut::F32(v) => (v.need(n, what), false),
+            ColOut::F16(v) => (v.need(n, what), true),
+        }
+    }
+}
+
+/// `u64` device address of an optional f16 output.
+fn opt_mut<T>(v: Option<&mut ViewMut<'_, T>>, n: usize, what: &str) -> u64 {
+    v.map_or(0, |v| v.need(n, what))
+}
+
+fn i(v: usize) -> i32 {
+    i32::try_from(v).expect("size exceeds i32")
+}
+
+impl Gpu {
+    // ---- elementwise.cu -------------------------------------------------------------------------
+
+    /// `x [C, plane] = act(x + bias[c])` on a channel-major volume of `channels` channels.
+    pub fn bias_act_channels(&self, x: &mut ViewMut<f32>, bias: Option<View<f32>>, channels: usize, act: Act) -> Result<(), KernelError> {
+        let n = x.len();
+        assert_eq!(n % channels, 0);
+        let (xp, bp, nn, plane, a) = (x.need(n, "bias_act_channels x"), opt_ptr(bias, channels, "bias"), n as i64, (n / channels) as i64, act as i32);
+        launch!(self, "bias_act_channels", grid_for(n); xp, bp, nn, plane, a)
+    }
+
+    /// `x [rows, C] = act(x + bias[c])`.
+    pub fn bias_act_rows(&self, x: &mut ViewMut<f32>, bias: Option<View<f32>>, c: usize, act: Act) -> Result<(), KernelError> {
+        let n = x.len();
+        assert_eq!(n % c, 0);
+        let (xp, bp, nn, cc, a) = (x.need(n, "bias_act_rows x"), opt_ptr(bias, c, "bias"), n as i64, i(c), act as i32);
+        launch!(self, "bias_act_rows", grid_for(n); xp, bp, nn, cc, a)
+    }
+
+    /// `a += b` over `a`'s extent.
+    pub fn add_inplace(&self, a: &mut ViewMut<f32>, b: View<f32>) -> Result<(), KernelError> {
+        let n = a.len();
+        let (ap, bp, nn) = (a.need(n, "add a"), b.need(n, "add b"), n as i64);
+        launch!(self, "add_inplace", grid_for(n); ap, bp, nn)
+    }
+
+    /// `dst [cols, rows] = src [rows, cols]ᵀ`.
+    pub fn transpose(&self, src: View<f32>, rows_: usize, cols: usize, dst: &mut ViewMut<f32>) -> Result<(), KernelError> {
+        let n = rows_ * cols;
+        let (sp, dp, r, c) = (src.need(n, "transpose src"), dst.need(n, "transpose dst"), i(rows_), i(cols));
+        let cfg = LaunchConfig { grid_dim: (cols.div_ceil(32) as u32, rows_.div_ceil(32) as u32, 1), block_dim: (32, 8, 1), shared_mem_bytes: 0 };
+        launch!(self, "transpose2d", cfg; sp, dp, r, c)
+    }
+
+    /// f32 -> f16 bits, `y.len()` elements.
+    pub fn to_f16(&self, x: View<f32>, y: &mut ViewMut<u16>) -> Result<(), KernelError> {
+        let n = y.len();
+        let (xp, yp, nn) = (x.need(n, "to_f16 x"), y.need(n, "to_f16 y"), n as i64);
+        launch!(self, "to_f16", grid_for(n); xp, yp, nn)
+    }
+
+    /// `x [n, C] += pos[row / per]`.
+    pub fn add_row_group_scalar(&self, x: &mut ViewMut<f32>, pos: View<f32>, c: usize, per: usize) -> Result<(), KernelError> {
+        let n = x.len();
+        let (xp, pp, nn, cc, pr) = (x.need(n, "add_pos x"), pos.need((n / c).div_ceil(per), "add_pos pos"), n as i64, i(c), i(per));
+        launch!(self, "add_row_group_scalar", grid_for(n); xp, pp, nn, cc, pr)
+    }
+
+    // ---- layernorm.cu / shift.cu ----------------------------------------------------------------
+
+    /// LayerNorm over rows of `x [n, C]` into `y` (`y` may be `x`: see [`Gpu::layernorm_rows_inplace`]).
+    pub fn layernorm_rows(&self, x: View<f32>, y: &mut ViewMut<f32>, gamma: View<f32>, beta: View<f32>, c: usize, eps: f32) -> Result<(), KernelError> {
+        let n = y.len();
+        assert_eq!(n % c, 0);
+        let (xp, yp, g, b, cc) = (x.need(n, "ln x"), y.need(n, "ln y"), gamma.need(c, "ln gamma"), beta.need(c, "ln beta"), i(c));
+        launch!(self, "layernorm_rows", rows(n / c, 128); xp, yp, g, b, cc, eps)
+    }
+
+    pub fn layernorm_rows_inplace(&self, x: &mut ViewMut<f32>, gamma: View<f32>, beta: View<f32>, c: usize, eps: f32) -> Result<(), KernelError> {
+        let n = x.len();
+        assert_eq!(n % c, 0);
+        let (xp, g, b, cc) = (x.need(n, "ln x"), gamma.need(c, "ln gamma"), beta.need(c, "ln beta"), i(c));
+        let yp = xp;
+        launch!(self, "layernorm_rows", rows(n / c, 128); xp, yp, g, b, cc, eps)
+    }
+
+    /// DLTFB axial shift of `x [C, T, H, W]` along H (`axis_w` false) or W.
+    pub fn axial_shift(&self, x: View<f32>, y: &mut ViewMut<f32>, dims: [usize; 4], axis_w: bool) -> Result<(), KernelError> {
+        let n: usize = dims.iter().product();
+        let (xp, yp, c, t, h, w, ax) = (x.need(n, "shift x"), y.need(n, "shift y"), i(dims[0]), i(dims[1]), i(dims[2]), i(dims[3]), axis_w as i32);
+        launch!(self, "axial_shift", grid_for(n); xp, yp, c, t, h, w, ax)
+    }
+
+    /// Fused `LayerNorm_channels(shift_H(x))` of `x [C, T, H, W]` into `y` (must not alias `x`).
+    pub fn shift_h_layernorm_channels(&self, x: View<f32>, y: &mut ViewMut<f32>, gamma: View<f32>, beta: View<f32>, dims: [usize; 4], eps: f32) -> Result<(), KernelError> {
+        let n: usize = dims.iter().product();
+        let (xp, yp, g, b) = (x.need(n, "shift_ln x"), y.need(n, "shift_ln y"), gamma.need(dims[0], "gamma"), beta.need(dims[0], "beta"));
+        let (c, t, h, w) = (i(dims[0]), i(dims[1]), i(dims[2]), i(dims[3]));
+        launch!(self, "shift_h_layernorm_channels", grid_for(n / dims[0]); xp, yp, g, b, c, t, h, w, eps)
+    }
+
+    // ---- conv.cu / deform.cu --------------------------------------------------------------------
+
+    /// `col [C*kt*kh*kw, To*Ho*Wo]` of `x [C, T, H, W]`.
+    pub fn im2col3d(&self, x: View<f32>, col: &mut ColOut, g: ConvGeom) -> Result<(), KernelError> {
+        let n = g.in_len();
+        let m = g.c as usize * g.kernel_volume() * g.out_positions();
+        let xp = x.need(n, "im2col x");
+        let (cp, half) = col.need(m, "im2col col");
+        if half { launch!(self, "im2col3d_f16", grid_for(m); xp, cp, g) } else { launch!(self, "im2col3d_f32", grid_for(m); xp, cp, g) }
+    }
+
+    /// Depthwise Conv3d: `x [C, T, H, W]`, `w [C, kt, kh, kw]` -> `y [C, To, Ho, Wo]`.
+    pub fn dwconv3d(&self, x: View<f32>, w: View<f32>, bias: Option<View<f32>>, y: &mut ViewMut<f32>, g: ConvGeom) -> Result<(), KernelError> {
+        let c = g.c as usize;
+        let (xp, wp, bp, yp) = (x.need(g.in_len(), "dwconv x"), w.need(c * g.kernel_volume(), "dwconv w"), opt_ptr(bias, c, "dwconv bias"), y.need(c * g.out_positions(), "dwconv y"));
+        launch!(self, "dwconv3d", grid_for(c * g.out_positions()); xp, wp, bp, yp, g)
+    }
+
+    /// MViT pooling of `heads` token sets read at `x + hd*head_stride + tok*row_stride + c` (`g.c` = head
+    /// dim, grid `g`) -> `y [heads, 1 + To*Ho*Wo, d]`, class token copied.
+    pub fn pool_tokens(&self, x: View<f32>, row_stride: usize, head_stride: usize, w: View<f32>, y: &mut ViewMut<f32>, heads: usize, g: ConvGeom) -> Result<(), KernelError> {
+        let d = g.c as usize;
+        let n_in = 1 + (g.t * g.h * g.w) as usize;
+        let out = heads * (1 + g.out_positions()) * d;
+        let xp = x.need((heads - 1) * head_stride + (n_in - 1) * row_stride + d, "pool_tokens x");
+        let (wp, yp, rs, hs, hd) = (w.need(d * g.kernel_volume(), "pool w"), y.need(out, "pool y"), row_stride as i64, head_stride as i64, i(heads));
+        launch!(self, "pool_tokens", grid_for(out); xp, rs, hs, wp, yp, hd, g)
+    }
+
+    pub fn maxpool3d(&self, x: View<f32>, y: &mut ViewMut<f32>, g: ConvGeom) -> Result<(), KernelError> {
+        let out = g.c as usize * g.out_positions();
+        let (xp, yp) = (x.need(g.in_len(), "maxpool x"), y.need(out, "maxpool y"));
+        launch!(self, "maxpool3d", grid_for(out); xp, yp, g)
+    }
+
+    /// Max pooling of tokens `[1 + THW, C]` (class token copied), `g.c` = C.
+    pub fn maxpool_tokens(&self, x: View<f32>, y: &mut ViewMut<f32>, g: ConvGeom) -> Result<(), KernelError> {
+        let c = g.c as usize;
+        let out = (1 + g.out_positions()) * c;
+        let (xp, yp) = (x.need(c + g.in_len(), "maxpool_tokens x"), y.need(out, "maxpool_tokens y"));
+        launch!(self, "maxpool_tokens", grid_for(out); xp, yp, g)
+    }
+
+    /// Deformable im2col: `x [C, T, H, W]`, `offsets [18, T, H, W]` -> `col [C*9, T*H*W]`.
+    pub fn deform_im2col(&self, x: View<f32>, offsets: View<f32>, col: &mut ColOut, dims: [usize; 4]) -> Result<(), KernelError> {
+        let [c, t, h, w] = dims;
+        let sp = t * h * w;
+        let xp = x.need(c * sp, "deform x");
+        let op = offsets.need(18 * sp, "deform offsets");
+        let (cp, half) = col.need(c * 9 * sp, "deform col");
+        let (cc, tt, hh, ww) = (i(c), i(t), i(h), i(w));
+        if half {
+            launch!(self, "deform_im2col_f16", grid_for(9 * sp); xp, op, cp, cc, tt, hh, ww)
+        } else {
+            launch!(self, "deform_im2col_f32", grid_for(9 * sp); xp, op, cp, cc, tt, hh, ww)
+        }
+    }
+
+    // ---- attention.cu ---------------------------------------------------------------------------
+
+    /// Decomposed rel-pos dot products: `q [heads, nq, d]`, gathered tables `rt [QT, KT, d]` etc. ->
+    /// `rel [heads, nq-1, KT+KH+KW]`.
+    pub fn relpos_dots(&self, q: View<f32>, rt: View<f32>, rh: View<f32>, rw: View<f32>, rel: &mut ViewMut<f32>, heads: usize, d: usize, q_thw: [usize; 3], k_thw: [usize; 3]) -> Result<(), KernelError> {
+        let nq = 1 + q_thw.iter().product::<usize>();
+        let kk: usize = k_thw.iter().sum();
+        let out = heads * (nq - 1) * kk;
+        let (qp, tp, hp, wp) = (q.need(heads * nq * d, "relpos q"), rt.need(q_thw[0] * k_thw[0] * d, "rt"), rh.need(q_thw[1] * k_thw[1] * d, "rh"), rw.need(q_thw[2] * k_thw[2] * d, "rw"));
+        let rp = rel.need(out, "relpos out");
+        let (hh, nqi, dd) = (i(heads), i(nq), i(d));
+        let (qt, qh, qw, kt, kh, kw) = (i(q_thw[0]), i(q_thw[1]), i(q_thw[2]), i(k_thw[0]), i(k_thw[1]), i(k_thw[2]));
+        launch!(self, "relpos_dots", grid_for(out); qp, tp, hp, wp, rp, hh, nqi, dd, qt, qh, qw, kt, kh, kw)
+    }
+
+    /// Row softmax of `s [rows, nk]` (rows = heads * nq), first adding the rel-pos terms `rel` (from
+    /// [`Gpu::relpos_dots`], key grid `k_thw`) when given; optionally an f16 copy of the result.
+    pub fn softmax_relpos(&self, s: &mut ViewMut<f32>, rel: Option<(View<f32>, [usize; 3])>, p16: Option<&mut ViewMut<u16>>, nq: usize, nk: usize) -> Result<(), KernelError> {
+        let n = s.len();
+        assert_eq!(n % nk, 0);
+        let rows_ = n / nk;
+        let (k_thw, relp) = match rel {
+            Some((r, k)) => {
+                assert_eq!(1 + k.iter().product::<usize>(), nk);
+                (k, r.need((rows_ / nq) * (nq - 1) * k.iter().sum::<usize>(), "softmax rel"))
+            }
+            None => ([1, 1, 1], 0),
+        };
+        let sp = s.need(n, "softmax s");
+        let pp = opt_mut(p16, n, "softmax p16");
+        let (nqi, nki, kt, kh, kw) = (i(nq), i(nk), i(k_thw[0]), i(k_thw[1]), i(k_thw[2]));
+        let threads = if nk >= 1024 { 256 } else { 128 };
+        launch!(self, "softmax_relpos", rows(rows_, threads); sp, relp, pp, nqi, nki, kt, kh, kw)
+    }
+
+    /// `merged [nq, heads*d] = o [heads, nq, d] (+ q on spatial tokens when residual)`.
+    pub fn attn_merge(&self, o: View<f32>, q: View<f32>, merged: &mut ViewMut<f32>, heads: usize, nq: usize, d: usize, residual: bool) -> Result<(), KernelError> {
+        let n = heads * nq * d;
+        let (op, qp, mp, hh, nqi, dd, r) = (o.need(n, "merge o"), q.need(if residual { n } else { 0 }, "merge q"), merged.need(n, "merge out"), i(heads), i(nq), i(d), residual as i32);
+        launch!(self, "attn_merge", grid_for(n); op, qp, mp, hh, nqi, dd, r)
+    }
+
+    // ---- resize.cu ------------------------------------------------------------------------------
+
+    /// Trilinear `x [C, T, H, W] -> y [C, To, Ho, Wo]` (align_corners=False); `accumulate`: `y +=`.
+    pub fn trilinear(&self, x: View<f32>, y: &mut ViewMut<f32>, c: usize, thw: [usize; 3], out: [usize; 3], accumulate: bool) -> Result<(), KernelError> {
+        let n = c * out.iter().product::<usize>();
+        let (xp, yp) = (x.need(c * thw.iter().product::<usize>(), "trilinear x"), y.need(n, "trilinear y"));
+        let (cc, t, h, w, to, ho, wo, acc) = (i(c), i(thw[0]), i(thw[1]), i(thw[2]), i(out[0]), i(out[1]), i(out[2]), accumulate as i32);
+        launch!(self, "trilinear", grid_for(n); xp, yp, cc, t, h, w, to, ho, wo, acc)
+    }
+
+    // ---- amfb.cu --------------------------------------------------------------------------------
+
+    /// `out [rows] = mean of each row of x [rows, len]`.
+    pub fn row_mean(&self, x: View<f32>, out: &mut ViewMut<f32>, rows_: usize, len: usize) -> Result<(), KernelError> {
+        let (xp, op, l) = (x.need(rows_ * len, "row_mean x"), out.need(rows_, "row_mean out"), len as i64);
+        launch!(self, "row_mean", rows(rows_, 256); xp, op, l)
+    }
+
+    /// AMFB fusion: `out [n] = Σ_s sigmoid(score(pooled))_s · streams[s]`, `streams [3, n]`,
+    /// `pooled [3D]`, `score_w [3, 3D]`, `score_b [3]`.
+    pub fn amfb_fuse(&self, streams: View<f32>, pooled: View<f32>, score_w: View<f32>, score_b: View<f32>, out: &mut ViewMut<f32>) -> Result<(), KernelError> {
+        let n = out.len();
+        let k3d = pooled.len();
+        let (sp, pp, wp, bp, op, nn, k) = (streams.need(3 * n, "amfb streams"), pooled.need(k3d, "pooled"), score_w.need(3 * k3d, "score w"), score_b.need(3, "score b"), out.need(n, "amfb out"), n as i64, i(k3d));
+        launch!(self, "amfb_fuse", grid_for(n); sp, pp, wp, bp, op, nn, k)
+    }
+
+    // ---- tokens.cu ------------------------------------------------------------------------------
+
+    /// `e [T, D]` = spatial mean of `sigmoid(g [D, T, hw])`.
+    pub fn gate_embedding(&self, g: View<f32>, e: &mut ViewMut<f32>, d: usize, t: usize, hw: usize) -> Result<(), KernelError> {
+        let (gp, ep, dd, tt, h) = (g.need(d * t * hw, "gate g"), e.need(t * d, "gate e"), i(d), i(t), i(hw));
+        launch!(self, "gate_embedding", rows(d * t, 128); gp, ep, dd, tt, h)
+    }
+
+    /// `w [T, N] = softmax(Linear(e [T, D]))`, `lw [N, D]`, `lb [N]`, N <= 32.
+    pub fn token_weights(&self, e: View<f32>, lw: View<f32>, lb: View<f32>, w: &mut ViewMut<f32>, t: usize, d: usize, n: usize) -> Result<(), KernelError> {
+        assert!(n <= 32);
+        let (ep, lwp, lbp, wp, dd, nn) = (e.need(t * d, "tw e"), lw.need(n * d, "tw lw"), lb.need(n, "tw lb"), w.need(t * n, "tw w"), i(d), i(n));
+        launch!(self, "token_weights", rows(t, 128); ep, lwp, lbp, wp, dd, nn)
+    }
+
+    /// `out = f · P'' + f (+ extra)`, `P''[c, t] = Σ_i w[t, i] · q[c, i]`; `f, out [D, T, hw]`, `q [D, N, hw]`.
+    pub fn token_apply(&self, f: View<f32>, q: View<f32>, w: View<f32>, extra: Option<View<f32>>, out: &mut ViewMut<f32>, d: usize, t: usize, n: usize, hw: usize) -> Result<(), KernelError> {
+        let len = d * t * hw;
+        let (fp, qp, wp, xp, op) = (f.need(len, "apply f"), q.need(d * n * hw, "apply q"), w.need(t * n, "apply w"), opt_ptr(extra, len, "apply extra"), out.need(len, "apply out"));
+        let (dd, tt, nn, h) = (i(d), i(t), i(n), i(hw));
+        launch!(self, "token_apply", grid_for(len); fp, qp, wp, xp, op, dd, tt, nn, h)
+    }
+}
+
+pub use frame::{FrameDesc, FrameFormat, Normalise, YuvCoeffs};
+
+/// Pre- and post-processing of video frames (preprocess.cu, postprocess.cu).
+pub mod frame {
+    use super::*;
+
+    /// Pixel layout of an input frame.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum FrameFormat {
+        /// Packed: bytes per pixel and the byte offsets of R, G, B (RGB, RGBA, BGRx, BGRA).
+        Packed { bpp: usize, rgb: [usize; 3] },
+        I420,
+        Nv12,
+    }
+
+    /// `struct FrameDesc` of preprocess.cu.
+    #[derive(Clone, Copy, Debug, Default)]
+    #[repr(C)]
+    pub struct FrameDesc {
+        pub format: i32,
+        pub bpp: i32,
+        pub r: i32,
+        pub g: i32,
+        pub b: i32,
+        pub width: i32,
+        pub height: i32,
+        pub s0: i32,
+        pub s1: i32,
+        pub s2: i32,
+    }
+    // SAFETY: #[repr(C)] plain integers matching the C struct.
+    unsafe impl DeviceRepr for FrameDesc {}
+
+    impl FrameDesc {
+        /// A frame of `format`, `width x height`, plane strides `strides` (bytes).
+        pub fn new(format: FrameFormat, width: usize, height: usize, strides: [usize; 3]) -> Self {
+            let (f, bpp, rgb) = match format {
+                FrameFormat::Packed { bpp, rgb } => (0, bpp, rgb),
+                FrameFormat::I420 => (1, 1, [0; 3]),
+                FrameFormat::Nv12 => (2, 1, [0; 3]),
+            };
+            Self { format: f, bpp: i(bpp), r: i(rgb[0]), g: i(rgb[1]), b: i(rgb[2]), width: i(width), height: i(height), s0: i(strides[0]), s1: i(strides[1]), s2: i(strides[2]) }
+        }
+
+        /// Bytes of each plane the kernel may read.
+        pub fn plane_bytes(&self) -> [usize; 3] {
+            let (w, h) = (self.width as usize, self.height as usize);
+            let (s0, s1, s2) = (self.s0 as usize, self.s1 as usize, self.s2 as usize);
+            let (ch, cw) = (h.div_ceil(2), w.div_ceil(2));
+            match self.format {
+                0 => [(h - 1) * s0 + w * self.bpp as usize, 0, 0],
+                1 => [(h - 1) * s0 + w, (ch - 1) * s1 + cw, (ch - 1) * s2 + cw],
+                _ => [(h - 1) * s0 + w, (ch - 1) * s1 + 2 * cw, 0],
+            }
+        }
+    }
+
+    /// `struct YuvCoeffs` (gst-plugin's `YuvToRgb`): `(y - y_off) * y_scale`, chroma `(c - 128) * c_scale`.
+    #[derive(Clone, Copy, Debug, Default)]
+    #[repr(C)]
+    pub struct YuvCoeffs {
+        pub y_off: f32,
+        pub y_scale: f32,
+        pub c_scale: f32,
+        pub rv: f32,
+        pub gu: f32,
+        pub gv: f32,
+        pub bu: f32,
+    }
+    // SAFETY: #[repr(C)] plain floats matching the C struct.
+    unsafe impl DeviceRepr for YuvCoeffs {}
+
+    impl YuvCoeffs {
+        /// From the matrix `(Kr, Kb)` and range.
+        pub fn new(kr: f32, kb: f32, full_range: bool) -> Self {
+            let kg = 1.0 - kr - kb;
+            let (y_off, y_scale, c_scale) = if full_range { (0.0, 1.0, 1.0) } else { (16.0, 255.0 / 219.0, 255.0 / 224.0) };
+            Self { y_off, y_scale, c_scale, rv: 2.0 * (1.0 - kr), gu: -2.0 * kb * (1.0 - kb) / kg, gv: -2.0 * kr * (1.0 - kr) / kg, bu: 2.0 * (1.0 - kb) }
+        }
+    }
+
+    /// `struct Normalise`: `(v - mean) * inv_std` on the 0-255 scale.
+    #[derive(Clone, Copy, Debug, Default)]
+    #[repr(C)]
+    pub struct Normalise {
+        pub mean: [f32; 3],
+        pub inv_std: [f32; 3],
+    }
+    // SAFETY: #[repr(C)] plain floats matching the C struct.
+    unsafe impl DeviceRepr for Normalise {}
+
+    impl Gpu {
+        /// Frame planes (device copies of the raw bytes) -> normalised planar `[3, out_h, out_w]`.
+        pub fn preprocess(&self, planes: [View<u8>; 3], desc: FrameDesc, yuv: YuvCoeffs, norm: Normalise, out: &mut ColOut, out_w: usize, out_h: usize) -> Result<(), KernelError> {
+            let bytes = desc.plane_bytes();
+            let (p0, p1, p2) = (planes[0].need(bytes[0], "frame plane 0"), planes[1].need(bytes[1], "frame plane 1"), planes[2].need(bytes[2], "frame plane 2"));
+            let n = out_w * out_h;
+            let (op, half) = out.need(3 * n, "preprocess out");
+            let (w, h) = (i(out_w), i(out_h));
+            if half {
+                launch!(self, "preprocess_f16", grid_for(n); p0, p1, p2, desc, yuv, norm, op, w, h)
+            } else {
+                launch!(self, "preprocess_f32", grid_for(n); p0, p1, p2, desc, yuv, norm, op, w, h)
+            }
+        }
+
+        /// `max_out[0] = max(0, max(map))`.
+        pub fn map_max(&self, map: View<f32>, max_out: &mut ViewMut<f32>) -> Result<(), KernelError> {
+            let n = map.len();
+            let (mp, op, nn) = (map.need(n, "map"), max_out.need(1, "max"), i(n));
+            launch!(self, "map_max", rows(1, 1024); mp, op, nn)
+        }
+
+        /// `values [height, width]` u8: `map [map_h, map_w]` upsampled, divided by `max`, quantised.
+            pub fn map_to_u8(&self, map: View<f32>, max: View<f32>, values: &mut ViewMut<u8>, map_w: usize, map_h: usize, width: usize, height: usize) -> Result<(), KernelError> {
+            let (mp, xp, vp) = (map.need(map_w * map_h, "map"), max.need(1, "max"), values.need(width * height, "values"));
+            let (mw, mh, w, h) = (i(map_w), i(map_h), i(width), i(height));
+            launch!(self, "map_to_u8", grid_for(width * height); mp, xp, vp, mw, mh, w, h)
+        }
+
+        /// Blends `lut [256, 3][k]` of `values` into one frame plane (see postprocess.cu `overlay_plane`).
+            pub fn overlay_plane(&self, data: &mut ViewMut<u8>, stride: usize, step: usize, offset: usize, sub: usize, plane_wh: [usize; 2], values: View<u8>, wh: [usize; 2], lut: View<u8>, k: usize, alpha: u32) -> Result<(), KernelError> {
+            let [pw, ph] = plane_wh;
+            let dp = data.need((ph - 1) * stride + (pw - 1) * step + offset + 1, "overlay plane");
+            let (vp, lp) = (values.need(wh[0] * wh[1], "values"), lut.need(768, "lut"));
+            let (s, st, off, sb, pwi, phi, w, h, kk) = (i(stride), i(step), i(offset), i(sub), i(pw), i(ph), i(wh[0]), i(wh[1]), i(k));
+            launch!(self, "overlay_plane", grid_for(pw * ph); dp, s, st, off, sb, pwi, phi, vp, w, h, lp, kk, alpha)
+        }
+    }
+}
