@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Rebuilds the bundled demo model from scratch, exactly as it was made (models/README.md):
+# The demo model's recipe on a CPU machine (models/README.md; the shipped model came from its GPU twin,
+# scripts/train-demo-model-gpu.sh, with 3x the videos and more epochs):
 #   1. generate the synthetic audio-visual dataset (python -m dtfsal.synth, seeded);
 #   2. pre-train the VGGish trunk on the synthetic sound events (python -m dtfsal.pretrain_vggish, the
 #      stand-in for AudioSet weights), then train the tiny AV model on it (trunk frozen, as the spec

@@ -5,8 +5,9 @@
 For every clip (`stride` frames apart) the map is predicted three times with the same frames: the
 clip's own log-mel window, the window at the same position of the next video in the split (a
 different soundtrack), and the window of digital silence. Prints the mean CC against the GT for
-each, and the mean largest change of the map. A model that ignores its audio scores the same three
-times and its maps do not move.
+each, the paired per-clip gain of the own audio over the other two (mean, 95 % t-interval), and the mean
+largest change of the map. A model that ignores its audio scores the same three times and its maps do
+not move.
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ def ablate(root: str, db: str, split: str, weights: str, stride: int = 32, devic
                 scores[name].append(cc(maps[name], s["sal"]))
             moved.append(float((maps["own"] - maps["other"]).abs().max()))
     out = {f"cc_{k}": float(np.mean(v)) for k, v in scores.items()}
+    # paired per clip (same frames, same GT): own audio minus the other two, with a 95 % t-interval
+    for name in ("other", "silence"):
+        d = np.asarray(scores["own"]) - np.asarray(scores[name])
+        half = 1.96 * float(d.std(ddof=1)) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
+        out[f"gain_vs_{name}"], out[f"gain_vs_{name}_ci"] = float(d.mean()), half
     out["max_map_change"] = float(np.mean(moved))
     out["clips"] = len(ds)
     return out
@@ -66,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     r = ablate(a.root, a.db, a.split, a.weights, a.stride, a.device)
     print(f"{r['clips']} clips: CC with own audio {r['cc_own']:.3f}, another video's audio {r['cc_other']:.3f}, "
           f"silence {r['cc_silence']:.3f}; mean max |map change| own vs other {r['max_map_change']:.4f}")
+    print(f"paired CC gain of the own audio: vs another video's {r['gain_vs_other']:+.4f} +- {r['gain_vs_other_ci']:.4f}, "
+          f"vs silence {r['gain_vs_silence']:+.4f} +- {r['gain_vs_silence_ci']:.4f} (95 % interval)")
     return 0
 
 
