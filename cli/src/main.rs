@@ -24,6 +24,8 @@ enum Command {
     Mel(cmd::mel::Args),
     /// Saliency of a video file (any format GStreamer reads): per-frame PNG maps or an overlay mp4.
     Predict(cmd::predict::Args),
+    /// Write a Triton Inference Server model repository (config.pbtxt + model) for an exported ONNX file.
+    TritonRepo(cmd::triton_repo::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -35,5 +37,6 @@ fn main() -> anyhow::Result<()> {
         Command::Info(a) => cmd::info::run(a),
         Command::Mel(a) => cmd::mel::run(a),
         Command::Predict(a) => cmd::predict::run(a),
+        Command::TritonRepo(a) => cmd::triton_repo::run(a),
     }
 }

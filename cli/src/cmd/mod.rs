@@ -6,4 +6,6 @@ pub mod eval_figure;
 pub mod forward;
 pub mod info;
 pub mod mel;
+pub mod onnx_meta;
 pub mod predict;
+pub mod triton_repo;
