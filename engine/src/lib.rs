@@ -17,4 +17,5 @@ pub mod model;
 pub mod ops;
 pub mod tensor;
 pub mod tensor_file;
+pub mod triton_repo;
 pub mod weights;
