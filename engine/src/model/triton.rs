@@ -145,6 +145,11 @@ mod imp {
                 TritonErrorKind::DeadlineExceeded,
                 format!("Triton at {url}: {what} of {model} exceeded the deadline of {} ms ({detail})", opts.timeout.as_millis()),
             ),
+            // the connection dropped while a request was on the wire (server killed or restarting)
+            Code::Unknown if ["transport error", "h2 protocol error", "connection reset", "broken pipe"].iter().any(|t| detail.contains(t)) => (
+                TritonErrorKind::Unavailable,
+                format!("Triton server at {url} unavailable for {model} ({what}: connection lost: {detail}); is tritonserver running?"),
+            ),
             // tonic's own connect / request timeouts
             Code::Cancelled if detail.contains("Timeout expired") => (
                 TritonErrorKind::DeadlineExceeded,

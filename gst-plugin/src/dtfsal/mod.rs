@@ -71,6 +71,13 @@ pub enum Backend {
         nick = "onnx"
     )]
     Onnx = 1,
+    /// A Triton Inference Server over gRPC: `server-url`, `model-name`, `model-version`, `timeout-ms`,
+    /// `max-in-flight`; `model` is not used.
+    #[enum_value(
+        name = "Triton: a model served by a Triton Inference Server (server-url, model-name; dtfsal triton-repo)",
+        nick = "triton"
+    )]
+    Triton = 2,
 }
 
 /// ONNX Runtime execution provider (backend=onnx).
