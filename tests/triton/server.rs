@@ -151,9 +151,14 @@ impl TritonServer {
         format!("127.0.0.1:{}", self.grpc_port)
     }
 
-    /// Kills the server at once (SIGKILL, as a crash) and waits until its port is closed.
+    /// Kills the server at once (SIGKILL, as a crash) and waits until it is gone. Its python-backend stubs
+    /// are killed too (a crashed server leaves them running).
     pub fn kill(&mut self) {
+        let stubs = children(self.pid);
         signal(self.pid, "-KILL");
+        for c in stubs {
+            signal(c, "-KILL"); // stubs ignore SIGTERM
+        }
         wait_gone(self.pid);
     }
 
@@ -168,6 +173,18 @@ impl TritonServer {
 
 fn signal(pid: u32, sig: &str) {
     let _ = Command::new("kill").arg(sig).arg(pid.to_string()).status();
+}
+
+/// PIDs of the direct children of `pid`.
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return vec![] };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|c| {
+            std::fs::read_to_string(format!("/proc/{c}/stat")).ok().is_some_and(|s| {
+                s.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok()) == Some(pid)
+            })
+        })
+        .collect()
 }
 
 /// The process exists and is not a zombie (the server is not our child: init reaps it).
@@ -187,6 +204,7 @@ fn wait_gone(pid: u32) {
 
 impl Drop for TritonServer {
     fn drop(&mut self) {
+        let stubs = children(self.pid);
         signal(self.pid, "-TERM");
         for _ in 0..100 {
             if !alive(self.pid) {
@@ -195,5 +213,8 @@ impl Drop for TritonServer {
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
         signal(self.pid, "-KILL");
+        for c in stubs {
+            signal(c, "-KILL"); // stubs ignore SIGTERM
+        }
     }
 }
