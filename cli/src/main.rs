@@ -14,6 +14,8 @@ struct Cli {
 enum Command {
     /// Benchmark the CPU engine against PyTorch (same weights, clip and threads): ms/clip, peak RSS.
     Bench(cmd::bench::Args),
+    /// Triton backend vs the local CPU engine: per-clip round trip, and throughput of several clients on one server.
+    BenchTriton(cmd::bench_triton::Args),
     /// Score saliency maps against a dataset (STAViS, DHF1K): CC, NSS, AUC-Judd, SIM, KLD, sAUC.
     Eval(cmd::eval::Args),
     /// Run one forward pass on `input/video` (+ `input/audio`) from a tensor file.
@@ -32,6 +34,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Bench(a) => cmd::bench::run(a),
+        Command::BenchTriton(a) => cmd::bench_triton::run(a),
         Command::Eval(a) => cmd::eval::run(a),
         Command::Forward(a) => cmd::forward::run(a),
         Command::Info(a) => cmd::info::run(a),

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 pub mod bench;
+pub mod bench_triton;
 pub mod contact_sheet;
 pub mod eval;
 pub mod eval_figure;
