@@ -151,7 +151,7 @@ mod tests {
 
     #[test]
     fn config_declares_the_tensors_and_carries_the_model_config() {
-        let cfg = ModelConfig::tiny(Variant::Av);
+        let cfg = ModelConfig::tiny(Variant::AudioVisual);
         let o = RepoOptions { platform: Platform::Python, threads: 2, ..Default::default() };
         let s = config_pbtxt(&cfg, &o).unwrap();
         assert!(s.contains("backend: \"python\""), "{s}");
@@ -165,7 +165,7 @@ mod tests {
         let json = lit.replace("\\\"", "\"").replace("\\\\", "\\");
         assert_eq!(ModelConfig::from_json(&json).unwrap(), cfg);
 
-        let v = config_pbtxt(&ModelConfig::tiny(Variant::V), &RepoOptions::default()).unwrap();
+        let v = config_pbtxt(&ModelConfig::tiny(Variant::Visual), &RepoOptions::default()).unwrap();
         assert!(v.contains("platform: \"onnxruntime_onnx\"") && !v.contains("\"audio\""), "{v}");
         assert!(config_pbtxt(&cfg, &RepoOptions { trt_fp16: true, ..Default::default() }).is_err());
         let trt = config_pbtxt(&cfg, &RepoOptions { trt_fp16: true, gpu: true, ..Default::default() }).unwrap();
