@@ -35,8 +35,11 @@ macro_rules! server_or_skip {
     }};
 }
 
+/// (pts, map) of every output buffer.
+type Maps = Arc<Mutex<Vec<(u64, Vec<f32>)>>>;
+
 /// The sample media through `dtfsal PROPS` (sync, map meta only) into an appsink.
-fn sample_pipeline(props: &str) -> (gst::Pipeline, Arc<Mutex<Vec<(u64, Vec<f32>)>>>) {
+fn sample_pipeline(props: &str) -> (gst::Pipeline, Maps) {
     let media = server::repo_root().join("media/bigbuckbunny.mp4");
     let p = launch(&format!(
         "filesrc location={} ! qtdemux name=d \
@@ -142,11 +145,12 @@ fn triton_server_killed_mid_stream_warns_and_recovers() {
             killed_at = Some((n, Instant::now()));
         }
         // down for at least 1.5 s, then back on the same address
-        if let Some((_, t)) = killed_at {
-            if !restarted && t.elapsed() > Duration::from_millis(1500) {
-                srv.restart();
-                restarted = true;
-            }
+        if let Some((_, t)) = killed_at
+            && !restarted
+            && t.elapsed() > Duration::from_millis(1500)
+        {
+            srv.restart();
+            restarted = true;
         }
     });
     let (n_at_kill, _) = killed_at.expect("the server was killed mid-stream");
