@@ -13,6 +13,7 @@ APT_PKGS=(
   gstreamer1.0-libav
   espeak-ng sox
   fonts-dejavu-core
+  libpython3.11
 )
 missing=()
 for p in "${APT_PKGS[@]}"; do
@@ -60,6 +61,30 @@ if [ ! -x "$NVCC_DIR/nvidia/cu13/bin/nvcc" ] && [ ! -x "$NVCC_DIR/nvidia/cuda_nv
   echo "setup: installing nvcc 13.0 (pip) into $NVCC_DIR"
   "$VENV/bin/pip" install -q --target "$NVCC_DIR" "nvidia-cuda-nvcc==13.0.*" "nvidia-cuda-crt==13.0.*" \
     "nvidia-nvvm==13.0.*" "nvidia-cuda-runtime==13.0.*" "nvidia-cuda-cccl==13.0.*"
+fi
+
+# Triton Inference Server for the triton backend's tests (CPU, loopback only): tritonserver 2.51 and its
+# python backend from the nvidia-pytriton wheel, in its own Python 3.11 venv with numpy<2 + onnxruntime
+# (the served model.py runs the exported ONNX file). Its python-backend stub needs libpython3.11 (above).
+# A failed install is reported, not fatal: the triton tests then skip saying why.
+TVENV="$ROOT/python/.venv-triton"
+TWANT="nvidia-pytriton==0.7.0 numpy<2 onnxruntime"
+if [ "$(cat "$TVENV/.stamp" 2>/dev/null)" != "$TWANT" ]; then
+  if command -v python3.11 >/dev/null; then
+    echo "setup: creating $TVENV (tritonserver from nvidia-pytriton 0.7.0)"
+    if python3.11 -m venv "$TVENV" \
+      && "$TVENV/bin/pip" install -q --no-deps nvidia-pytriton==0.7.0 \
+      && "$TVENV/bin/pip" install -q "numpy<2" onnxruntime; then
+      TS=$("$TVENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/pytriton/tritonserver
+      cp --remove-destination "$TS/python_backend_stubs/3.11/triton_python_backend_stub" "$TS/backends/python/"
+      echo "$TWANT" >"$TVENV/.stamp"
+    else
+      echo "setup: WARNING: could not install tritonserver in $TVENV; the triton tests will be skipped" >&2
+      if [ "${CI:-}" = true ]; then echo "setup: CI must run the triton tests" >&2; exit 1; fi
+    fi
+  else
+    echo "setup: WARNING: no python3.11 for the Triton server venv; the triton tests will be skipped" >&2
+  fi
 fi
 
 if ! command -v cargo >/dev/null; then

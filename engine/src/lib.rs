@@ -17,6 +17,7 @@ pub mod model;
 pub mod ops;
 pub mod tensor;
 pub mod tensor_file;
+pub mod triton_repo;
 pub mod weights;
 
 /// The CUDA kernels crate the `cuda` backend runs on (device probe: `kernels::cuda_available()`).

@@ -40,6 +40,8 @@ pub enum BackendArg {
     Onnx,
     /// The CUDA engine on GPU `--device-id` (`--fp16`: tensor-core GEMMs); the CPU engine when no GPU.
     Cuda,
+    /// A Triton Inference Server (`--server-url`, `--model-name`; repository from `dtfsal triton-repo`).
+    Triton,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -104,6 +106,21 @@ pub struct Args {
     /// TensorRT: builder workspace in MiB (0: ONNX Runtime's default).
     #[arg(long, default_value_t = 0)]
     pub trt_workspace_mb: u32,
+    /// `--backend triton`: gRPC endpoint of the Triton server (host:port).
+    #[arg(long, default_value = "127.0.0.1:8001")]
+    pub server_url: String,
+    /// `--backend triton`: model name in the server's repository.
+    #[arg(long, default_value = "dtfsal")]
+    pub model_name: String,
+    /// `--backend triton`: model version (default: the latest ready one).
+    #[arg(long, default_value = "")]
+    pub model_version: String,
+    /// `--backend triton`: deadline of each request in ms (missed: a warning, the clip is retried).
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout_ms: u32,
+    /// `--backend triton`: requests on the wire at most.
+    #[arg(long, default_value_t = 2)]
+    pub max_in_flight: u32,
     /// Write 16-bit PNGs (map × 65535) instead of 8-bit (map × 255).
     #[arg(long)]
     pub png16: bool,
@@ -154,6 +171,9 @@ fn poll_bus(bus: &gst::Bus) -> Result<bool> {
                 bail!("GStreamer error: {text}");
             }
             gst::MessageView::Eos(_) => return Ok(true),
+            // e.g. the Triton server unavailable (the clip is retried) and answering again
+            gst::MessageView::Warning(w) => eprintln!("warning: {}", w.error()),
+            gst::MessageView::Info(i) => eprintln!("info: {}", i.error()),
             _ => {}
         }
     }
@@ -257,6 +277,17 @@ pub fn run(args: Args) -> Result<()> {
             sal.set_property("trt-cache-dir", d.to_string_lossy().as_ref());
         }
         sal.set_property("trt-workspace-mb", args.trt_workspace_mb);
+    }
+    if let BackendArg::Triton = args.backend {
+        if args.weights.is_some() {
+            bail!("--backend triton runs the model the server holds (--server-url, --model-name), not --weights");
+        }
+        sal.set_property_from_str("backend", "triton");
+        sal.set_property("server-url", args.server_url.as_str());
+        sal.set_property("model-name", args.model_name.as_str());
+        sal.set_property("model-version", args.model_version.as_str());
+        sal.set_property("timeout-ms", args.timeout_ms);
+        sal.set_property("max-in-flight", args.max_in_flight);
     }
     pipeline.add_many([&src, &decode, &vconv, &sal])?;
     src.link(&decode)?;

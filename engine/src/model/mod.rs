@@ -1,5 +1,5 @@
-//! The DTFSal model: load once, predict many clips, on the CPU engine or (cargo feature `onnx`) ONNX
-//! Runtime.
+//! The DTFSal model: load once, predict many clips, on the CPU engine, (cargo feature `onnx`) ONNX
+//! Runtime, or (cargo feature `triton`) a Triton Inference Server.
 //!
 //! ```no_run
 //! use dtfsal_engine::model::{Backend, Clip, Model, OnnxProvider};
@@ -8,6 +8,9 @@
 //! let map = model.predict(&clip).unwrap(); // [H, W] in (0, 1)
 //! // the same model exported by `python -m dtfsal.export_onnx`, run by ONNX Runtime
 //! let ort = Model::load("tiny-av.onnx", Backend::Onnx(OnnxProvider::Cpu)).unwrap();
+//! // the same file served by Triton (`dtfsal triton-repo`), over gRPC
+//! use dtfsal_engine::model::TritonOptions;
+//! let remote = Model::load_triton(&TritonOptions { url: "127.0.0.1:8001".into(), ..Default::default() }).unwrap();
 //! ```
 
 mod amfb;
@@ -23,6 +26,7 @@ pub mod onnx;
 mod params;
 mod temporal;
 mod tokens;
+pub mod triton;
 mod vggish;
 
 use std::collections::BTreeMap;
@@ -37,6 +41,7 @@ use crate::weights::{Part, WeightError, WeightFile, expected_tensors};
 pub use dltfb::{Axis, axial_shift};
 pub use encoder::block_settings;
 pub use onnx::{OnnxOptions, OnnxProvider};
+pub use triton::{TritonErrorKind, TritonOptions};
 
 /// Named intermediate tensors (the parity names of `python/dtfsal`, batch dimension included).
 pub type Trace = BTreeMap<String, Tensor>;
@@ -52,6 +57,9 @@ pub enum Backend {
     /// The CUDA engine ([`cuda`]) on GPU `device`; `fp16`: GEMM operands in half precision on tensor
     /// cores. Without a usable GPU the model loads on the CPU engine instead, with a warning.
     Cuda { device: usize, fp16: bool },
+    /// A Triton Inference Server over gRPC (cargo feature `triton`); loaded with [`Model::load_triton`]
+    /// (server, model name, version, timeout), not from a file. See [`triton`].
+    Triton,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +76,16 @@ pub enum ModelError {
     /// The CUDA backend: device, driver, kernels or cuBLAS.
     #[error("cuda backend: {0}")]
     Cuda(String),
+    /// The Triton backend: the gRPC status (grouped) and a message naming the server and the model.
+    #[error("triton backend: {message}")]
+    Triton { kind: TritonErrorKind, message: String },
+}
+
+impl ModelError {
+    /// A failure that may pass by itself (the server restarting, a slow answer): worth retrying later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Triton { kind, .. } if kind.is_transient())
+    }
 }
 
 /// One clip: normalised video `[3, T, H, W]` and, for the AV model, audio slices `[9, 1, 112, 192]`.
@@ -100,6 +118,7 @@ enum Net {
     Cpu(Box<CpuNet>),
     Onnx(onnx::OnnxNet),
     Cuda(Box<cuda::CudaNet>),
+    Triton(triton::TritonNet),
 }
 
 /// The CPU engine's network.
@@ -126,7 +145,22 @@ impl Model {
         match backend {
             Backend::Cpu | Backend::Cuda { .. } => Self::from_weight_file(WeightFile::open(path)?, backend, threads),
             Backend::Onnx(provider) => Self::load_onnx(path, &OnnxOptions { provider, threads, ..Default::default() }),
+            Backend::Triton => Err(ModelError::Triton {
+                kind: TritonErrorKind::InvalidArgument,
+                message: format!(
+                    "the triton backend runs a model served by Triton, not the file {}: use Model::load_triton",
+                    path.as_ref().display()
+                ),
+            }),
         }
+    }
+
+    /// A model served by a Triton Inference Server (cargo feature `triton`): checks that the model is
+    /// ready and reads its config from the server (`dtfsal triton-repo` puts it in config.pbtxt).
+    /// A server that cannot be reached fails here, with a message naming it.
+    pub fn load_triton(opts: &TritonOptions) -> Result<Self, ModelError> {
+        let (cfg, net) = triton::TritonNet::load(opts)?;
+        Ok(Self { cfg, net: Net::Triton(net) })
     }
 
     /// An exported `.onnx` file run by ONNX Runtime with these options (cargo feature `onnx`).
@@ -151,6 +185,12 @@ impl Model {
     /// Builds the model from an opened weight file (checked: part, names, shapes, dtypes). CPU backend
     /// only: ONNX Runtime runs exported `.onnx` files ([`Model::load_onnx`]).
     pub fn from_weight_file(file: WeightFile, backend: Backend, threads: usize) -> Result<Self, ModelError> {
+        if backend == Backend::Triton {
+            return Err(ModelError::Triton {
+                kind: TritonErrorKind::InvalidArgument,
+                message: format!("{} is a weight file; the triton backend runs a model served by Triton", file.path().display()),
+            });
+        }
         if let Backend::Onnx(_) = backend {
             return Err(ModelError::Onnx(format!(
                 "{} is a weight file; the onnx backend runs an exported .onnx file \
@@ -214,6 +254,8 @@ impl Model {
             Net::Cpu(n) => n.pool.current_num_threads(),
             Net::Onnx(n) => n.threads(),
             Net::Cuda(_) => 1,
+            // the model runs on the server; requests block the caller's thread
+            Net::Triton(_) => 1,
         }
     }
 
@@ -222,6 +264,7 @@ impl Model {
         match &self.net {
             Net::Cpu(_) => "cpu",
             Net::Onnx(_) => "onnx",
+            Net::Triton(_) => "triton",
             Net::Cuda(n) if n.fp16() => "cuda-fp16",
             Net::Cuda(_) => "cuda",
         }
@@ -261,6 +304,7 @@ impl Model {
             Net::Cpu(n) => Ok(n.pool.install(|| n.forward(&self.cfg, clip, None))),
             Net::Onnx(n) => n.predict(&self.cfg, clip),
             Net::Cuda(n) => n.predict(&self.cfg, clip),
+            Net::Triton(n) => n.predict(&self.cfg, clip),
         }
     }
 
@@ -270,7 +314,7 @@ impl Model {
         self.check_clip(clip)?;
         match &self.net {
             Net::Cpu(n) => Ok(n.pool.install(|| n.forward(&self.cfg, clip, Some(trace)))),
-            Net::Onnx(_) | Net::Cuda(_) => {
+            Net::Onnx(_) | Net::Cuda(_) | Net::Triton(_) => {
                 let map = self.predict(clip)?;
                 trace.insert("output/sal".into(), Tensor::from_vec(&[1, map.height, map.width], map.data.clone()));
                 Ok(map)

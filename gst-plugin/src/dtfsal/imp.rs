@@ -10,7 +10,9 @@ use dtfsal_engine::audio::{
 };
 use dtfsal_engine::config::ModelConfig;
 use dtfsal_engine::default_model;
-use dtfsal_engine::model::{Backend as EngineBackend, Clip, Model, OnnxOptions, OnnxProvider as EngineOnnxProvider, SaliencyMap};
+use dtfsal_engine::model::{
+    Backend as EngineBackend, Clip, Model, OnnxOptions, OnnxProvider as EngineOnnxProvider, SaliencyMap, TritonOptions,
+};
 use dtfsal_engine::tensor::Tensor;
 use gst::glib;
 use gst::prelude::*;
@@ -23,15 +25,20 @@ use super::clip_ring::ClipRing;
 use super::meta::SaliencyMeta;
 use super::preprocess::Preprocessor;
 use super::render;
-use super::worker::{Done, Job, Worker};
+use super::worker::{Done, Job, Notice, Retry, Worker};
 use super::{Alignment, Backend, Colormap, Mode, OnnxProvider, Output};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("dtfsal", gst::DebugColorFlags::empty(), Some("DTFSal audio-visual saliency"))
 });
 
-/// Clips in flight on the worker (sync mode) before the streaming thread waits for one.
+/// Clips in flight on the local backends' worker (sync mode) before the streaming thread waits for one.
 const MAX_OUTSTANDING: usize = 2;
+/// Default Triton gRPC endpoint (Triton's default gRPC port).
+const DEFAULT_SERVER_URL: &str = "127.0.0.1:8001";
+const DEFAULT_MODEL_NAME: &str = "dtfsal";
+const DEFAULT_TIMEOUT_MS: u32 = 10_000;
+const DEFAULT_MAX_IN_FLIGHT: u32 = 2;
 /// Polling period of blocking waits (so flushes and state changes are noticed).
 const POLL: Duration = Duration::from_millis(20);
 
@@ -52,6 +59,11 @@ struct Settings {
     colormap: Colormap,
     alpha: f64,
     roi_count: u32,
+    server_url: String,
+    model_name: String,
+    model_version: String,
+    timeout_ms: u32,
+    max_in_flight: u32,
 }
 
 impl Default for Settings {
@@ -72,8 +84,21 @@ impl Default for Settings {
             colormap: Colormap::Jet,
             alpha: 0.5,
             roi_count: 0,
+            server_url: DEFAULT_SERVER_URL.into(),
+            model_name: DEFAULT_MODEL_NAME.into(),
+            model_version: String::new(),
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         }
     }
+}
+
+/// What a finished job says about the backend, for the bus.
+enum BackendNews {
+    /// A transient failure (live mode): warn once per outage.
+    Trouble(String),
+    /// A map after an outage.
+    Recovered(u64),
 }
 
 /// A frame waiting for its map.
@@ -102,6 +127,10 @@ struct State {
     lookahead: u64,
     cfg: ModelConfig,
     worker: Worker,
+    /// Clips on the worker at most (sync: before waiting; live: before skipping clips).
+    max_in_flight: usize,
+    /// A transient backend failure was reported and no clip has succeeded since (one warning per outage).
+    degraded: bool,
     generation: u64,
     in_info: Option<VideoInfo>,
     out_caps: Option<gst::Caps>,
@@ -125,6 +154,7 @@ struct State {
 impl State {
     fn reset_stream(&mut self) {
         self.generation += 1;
+        self.worker.set_generation(self.generation);
         self.ring.clear();
         self.frontend.reset();
         self.audio_eos = false;
@@ -215,12 +245,23 @@ impl State {
         Ok(())
     }
 
-    /// Takes a finished job into the map store; `Err` with the engine's message on failure.
-    fn accept(&mut self, done: Done) -> Result<(), String> {
+    /// Takes a finished job into the map store; `Err` with the engine's message on failure. A transient
+    /// failure (live mode; sync mode retries in the worker) leaves the frames with the latest map and
+    /// is returned as `Ok(Some(message))` for a warning.
+    fn accept(&mut self, done: Done) -> Result<Option<BackendNews>, String> {
         if done.generation != self.generation {
-            return Ok(());
+            return Ok(None);
         }
-        let map = done.result.map_err(|e| format!("inference of frame {} failed: {e}", done.index))?;
+        let map = match done.result {
+            Ok(map) => map,
+            Err(f) if f.transient && self.mode == Mode::Live => {
+                return Ok(Some(BackendNews::Trouble(format!(
+                    "inference of frame {} failed, frames keep the latest map: {}",
+                    done.index, f.message
+                ))));
+            }
+            Err(f) => return Err(format!("inference of frame {} failed: {}", done.index, f.message)),
+        };
         gst::debug!(CAT, "map of frame {} ready in {:?}", done.index, done.elapsed);
         if self.latest.as_ref().is_none_or(|(i, _)| done.index >= *i) {
             self.latest = Some((done.index, map.clone()));
@@ -228,14 +269,16 @@ impl State {
         if self.mode == Mode::Sync {
             self.maps.insert(done.index, map);
         }
-        Ok(())
+        Ok(self.degraded.then_some(BackendNews::Recovered(done.index)))
     }
 
-    fn collect(&mut self) -> Result<(), String> {
+    /// Accepts every finished job; news of transient failures and recoveries.
+    fn collect(&mut self) -> Result<Vec<BackendNews>, String> {
+        let mut warnings = Vec::new();
         while let Some(done) = self.worker.try_recv() {
-            self.accept(done)?;
+            warnings.extend(self.accept(done)?);
         }
-        Ok(())
+        Ok(warnings)
     }
 
     fn map_index(&self, index: u64) -> u64 {
@@ -365,6 +408,46 @@ impl ObjectImpl for Dtfsal {
                     .default_value(0)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecString::builder("server-url")
+                    .nick("Triton server URL")
+                    .blurb("backend=triton: gRPC endpoint of the Triton Inference Server, host:port or http://host:port")
+                    .default_value(Some(DEFAULT_SERVER_URL))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("model-name")
+                    .nick("Triton model name")
+                    .blurb("backend=triton: model name in the server's repository (`dtfsal triton-repo --name`)")
+                    .default_value(Some(DEFAULT_MODEL_NAME))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("model-version")
+                    .nick("Triton model version")
+                    .blurb("backend=triton: model version (empty: the server's latest ready version)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("timeout-ms")
+                    .nick("Triton timeout")
+                    .blurb(
+                        "backend=triton: deadline of each request in ms (connect included). A request that \
+                         misses it, or a server that cannot be reached, gives a warning: sync mode retries \
+                         the clip until the server answers, live mode goes on with the latest map",
+                    )
+                    .minimum(1)
+                    .maximum(3_600_000)
+                    .default_value(DEFAULT_TIMEOUT_MS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-in-flight")
+                    .nick("Triton requests in flight")
+                    .blurb(
+                        "backend=triton: requests on the wire at most. Sync mode waits for one to finish \
+                         before sending more; live mode drops to the newest clip instead of queueing",
+                    )
+                    .minimum(1)
+                    .maximum(64)
+                    .default_value(DEFAULT_MAX_IN_FLIGHT)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecInt::builder("device-id")
                     .nick("Device ID")
                     .blurb("Accelerator index for GPU backends (ignored by the CPU backend)")
@@ -462,6 +545,15 @@ impl ObjectImpl for Dtfsal {
             "colormap" => s.colormap = value.get().unwrap_or_default(),
             "alpha" => s.alpha = value.get().unwrap_or(0.5),
             "roi-count" => s.roi_count = value.get().unwrap_or(0),
+            "server-url" => {
+                s.server_url = value.get::<Option<String>>().ok().flatten().unwrap_or_else(|| DEFAULT_SERVER_URL.into())
+            }
+            "model-name" => {
+                s.model_name = value.get::<Option<String>>().ok().flatten().unwrap_or_else(|| DEFAULT_MODEL_NAME.into())
+            }
+            "model-version" => s.model_version = value.get::<Option<String>>().ok().flatten().unwrap_or_default(),
+            "timeout-ms" => s.timeout_ms = value.get::<u32>().unwrap_or(DEFAULT_TIMEOUT_MS).max(1),
+            "max-in-flight" => s.max_in_flight = value.get::<u32>().unwrap_or(DEFAULT_MAX_IN_FLIGHT).max(1),
             other => gst::warning!(CAT, imp = self, "unknown property {other}"),
         }
     }
@@ -484,6 +576,11 @@ impl ObjectImpl for Dtfsal {
             "colormap" => s.colormap.to_value(),
             "alpha" => s.alpha.to_value(),
             "roi-count" => s.roi_count.to_value(),
+            "server-url" => s.server_url.to_value(),
+            "model-name" => s.model_name.to_value(),
+            "model-version" => s.model_version.to_value(),
+            "timeout-ms" => s.timeout_ms.to_value(),
+            "max-in-flight" => s.max_in_flight.to_value(),
             _ => pspec.default_value().clone(),
         }
     }
@@ -639,13 +736,16 @@ impl Dtfsal {
             gst::FlowError::Error
         };
         if state.mode == Mode::Live {
-            state.collect().map_err(fail)?;
+            for news in state.collect().map_err(fail)? {
+                self.backend_news(state, news);
+            }
+            self.post_notices(state);
             if !drain {
                 if let Some(newest) = state.ring.newest() {
                     if newest >= state.lookahead {
                         let j = newest - state.lookahead;
                         let due = state.last_submitted.is_none_or(|l| j >= l + state.interval);
-                        if state.worker.outstanding() == 0 && due {
+                        if state.worker.outstanding() < state.max_in_flight && due {
                             state.submit(j).map_err(fail)?;
                         }
                     }
@@ -658,9 +758,12 @@ impl Dtfsal {
         // Sync.
         let cap = (4 * state.clip_len + 4 * state.interval) as usize;
         loop {
-            state.collect().map_err(fail)?;
+            for news in state.collect().map_err(fail)? {
+                self.backend_news(state, news);
+            }
+            self.post_notices(state);
             let force_audio = state.pending.len() > cap;
-            while state.worker.outstanding() < MAX_OUTSTANDING && state.job_ready(state.next_job, force_audio) {
+            while state.worker.outstanding() < state.max_in_flight && state.job_ready(state.next_job, force_audio) {
                 let j = state.next_job;
                 state.submit(j).map_err(fail)?;
                 state.next_job = j + state.interval;
@@ -672,7 +775,7 @@ impl Dtfsal {
             let must_wait = if drain {
                 !state.pending.is_empty()
             } else {
-                state.worker.outstanding() >= MAX_OUTSTANDING && next_ready
+                state.worker.outstanding() >= state.max_in_flight && next_ready
                     || (state.pending.len() > cap && state.worker.outstanding() > 0)
             };
             if !must_wait {
@@ -693,11 +796,51 @@ impl Dtfsal {
                 }
                 match state.worker.recv_timeout(POLL) {
                     Ok(Some(done)) => {
-                        state.accept(done).map_err(fail)?;
+                        if let Some(news) = state.accept(done).map_err(fail)? {
+                            self.backend_news(state, news);
+                        }
                         break;
                     }
-                    Ok(None) => continue,
+                    Ok(None) => {
+                        self.post_notices(state);
+                        continue;
+                    }
                     Err(()) => return Err(fail("the inference thread has stopped".into())),
+                }
+            }
+        }
+    }
+
+    /// A transient backend failure: one element warning per outage (the stream goes on).
+    fn backend_trouble(&self, state: &mut State, message: String) {
+        gst::debug!(CAT, imp = self, "{message}");
+        if !state.degraded {
+            state.degraded = true;
+            gst::element_imp_warning!(self, gst::ResourceError::Read, ("Inference backend unavailable: {}", message));
+        }
+    }
+
+    /// Posts the worker's retry / recovery news as warnings and infos.
+    fn post_notices(&self, state: &mut State) {
+        for n in state.worker.notices() {
+            match n {
+                Notice::Retrying { index, message } => {
+                    self.backend_trouble(state, format!("inference of frame {index} failed, retrying: {message}"))
+                }
+                Notice::Recovered { index, after } => {
+                    gst::debug!(CAT, imp = self, "frame {index} succeeded after {after:?} of retries");
+                    self.backend_news(state, BackendNews::Recovered(index));
+                }
+            }
+        }
+    }
+
+    fn backend_news(&self, state: &mut State, news: BackendNews) {
+        match news {
+            BackendNews::Trouble(message) => self.backend_trouble(state, message),
+            BackendNews::Recovered(index) => {
+                if std::mem::take(&mut state.degraded) {
+                    gst::element_imp_info!(self, gst::ResourceError::Read, ("Inference backend answers again (frame {})", index));
                 }
             }
         }
@@ -848,6 +991,16 @@ impl AggregatorImpl for Dtfsal {
                 };
                 (Model::load_onnx(&settings.model, &opts), settings.model.clone())
             }
+            Backend::Triton => {
+                let opts = TritonOptions {
+                    url: settings.server_url.clone(),
+                    model: settings.model_name.clone(),
+                    version: settings.model_version.clone(),
+                    timeout: Duration::from_millis(settings.timeout_ms as u64),
+                };
+                let name = opts.model.clone();
+                (Model::load_triton(&opts), name)
+            }
         };
         let model = model.map_err(|e| {
             gst::error_msg!(
@@ -869,7 +1022,16 @@ impl AggregatorImpl for Dtfsal {
             model.backend(),
             model.threads()
         );
-        let worker = Worker::spawn(Arc::new(model)).map_err(|e| {
+        let triton = settings.backend == Backend::Triton;
+        let max_in_flight = if triton { settings.max_in_flight.max(1) as usize } else { MAX_OUTSTANDING };
+        // the local backends run one clip at a time; Triton gets one thread per request in flight, and
+        // sync mode retries clips the server could not answer (each frame needs its own map)
+        let (threads, retry) = match (triton, settings.mode) {
+            (false, _) => (1, Retry::Never),
+            (true, Mode::Sync) => (max_in_flight, Retry::UntilStopped),
+            (true, Mode::Live) => (max_in_flight, Retry::Never),
+        };
+        let worker = Worker::spawn(Arc::new(model), threads, retry).map_err(|e| {
             gst::error_msg!(gst::CoreError::Failed, ("Cannot start the inference thread: {}", e))
         })?;
         let clip_len = cfg.clip_len as u64;
@@ -888,6 +1050,8 @@ impl AggregatorImpl for Dtfsal {
             ring: ClipRing::new(cfg.clip_len, cfg.width, cfg.height),
             cfg,
             worker,
+            max_in_flight,
+            degraded: false,
             generation: 0,
             in_info: None,
             out_caps: None,

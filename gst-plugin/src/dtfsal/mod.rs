@@ -77,6 +77,13 @@ pub enum Backend {
     /// As `cuda`, with fp16 GEMM operands on tensor cores.
     #[enum_value(name = "CUDA, fp16 tensor-core GEMMs", nick = "cuda-fp16")]
     CudaFp16 = 3,
+    /// A Triton Inference Server over gRPC: `server-url`, `model-name`, `model-version`, `timeout-ms`,
+    /// `max-in-flight`; `model` is not used.
+    #[enum_value(
+        name = "Triton: a model served by a Triton Inference Server (server-url, model-name; dtfsal triton-repo)",
+        nick = "triton"
+    )]
+    Triton = 4,
 }
 
 /// ONNX Runtime execution provider (backend=onnx).

@@ -1,12 +1,19 @@
-//! The inference worker: one thread owning the model, fed clips over a crossbeam channel, so
-//! that no inference runs on a streaming thread.
+//! The inference workers: threads owning the model, fed clips over a crossbeam channel, so that no
+//! inference runs on a streaming thread. One thread for the local backends; `max-in-flight` threads for
+//! the triton backend, each with one request on the wire.
+//!
+//! A transient failure (the Triton server down or restarting, a deadline exceeded) is either returned
+//! like any other failure, or, with [`Retry::UntilStopped`] (sync mode: every frame waits for its own
+//! map), retried with a growing pause until it succeeds, the stream is flushed or the worker is stopped;
+//! [`Notice`]s tell the element when a retry begins and when the backend answers again.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
-use dtfsal_engine::model::{Clip, Model, SaliencyMap};
+use dtfsal_engine::model::{Clip, Model, ModelError, SaliencyMap};
 
 /// One clip to run.
 pub struct Job {
@@ -17,52 +24,132 @@ pub struct Job {
     pub clip: Clip,
 }
 
+/// Why a job has no map.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub message: String,
+    /// May pass by itself (server restarting, slow answer): the stream can go on.
+    pub transient: bool,
+}
+
 /// One result.
 pub struct Done {
     pub generation: u64,
     pub index: u64,
-    pub result: Result<Arc<SaliencyMap>, String>,
-    /// Wall time of the forward pass.
+    pub result: Result<Arc<SaliencyMap>, Failure>,
+    /// Wall time of the forward pass (retries included).
     pub elapsed: Duration,
 }
 
-/// Handle of the worker thread; dropping it stops the thread once its current clip is done.
+/// What to do with transient failures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// Return them as results.
+    Never,
+    /// Retry the clip until it succeeds, its generation is flushed or the worker stops.
+    UntilStopped,
+}
+
+/// News about the backend, for element warnings.
+#[derive(Debug, Clone)]
+pub enum Notice {
+    /// A transient failure; the clip of frame `index` is retried.
+    Retrying { index: u64, message: String },
+    /// A clip succeeded after a transient failure.
+    Recovered { index: u64, after: Duration },
+}
+
+/// Pause before the n-th retry (0.1 s doubling to 2 s).
+fn backoff(n: u32) -> Duration {
+    Duration::from_millis((100u64 << n.min(5)).min(2000))
+}
+
+/// Handle of the worker threads; dropping it stops them (a retrying one at its next check).
 pub struct Worker {
     tx: Option<Sender<Job>>,
     rx: Receiver<Done>,
-    handle: Option<JoinHandle<()>>,
+    notices: Receiver<Notice>,
+    handles: Vec<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+    /// The element's current generation: retries of older ones give up.
+    generation: Arc<AtomicU64>,
     /// Jobs sent whose result has not been received.
     outstanding: usize,
 }
 
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "inference panicked".into())
+}
+
 impl Worker {
-    pub fn spawn(model: Arc<Model>) -> std::io::Result<Self> {
+    /// `threads` workers (at least one) sharing `model`.
+    pub fn spawn(model: Arc<Model>, threads: usize, retry: Retry) -> std::io::Result<Self> {
         let (tx, job_rx) = crossbeam_channel::unbounded::<Job>();
         let (done_tx, rx) = crossbeam_channel::unbounded::<Done>();
-        let handle = std::thread::Builder::new().name("dtfsal-infer".into()).spawn(move || {
-            for job in job_rx.iter() {
-                let start = Instant::now();
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.predict(&job.clip)));
-                let result = match result {
-                    Ok(Ok(map)) => Ok(Arc::new(map)),
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(p) => Err(p
-                        .downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_else(|| "inference panicked".into())),
-                };
-                let done = Done { generation: job.generation, index: job.index, result, elapsed: start.elapsed() };
-                if done_tx.send(done).is_err() {
-                    break;
+        let (notice_tx, notices) = crossbeam_channel::unbounded::<Notice>();
+        let stop = Arc::new(AtomicBool::new(false));
+        let generation = Arc::new(AtomicU64::new(0));
+        let mut handles = Vec::new();
+        for i in 0..threads.max(1) {
+            let (model, job_rx, done_tx, notice_tx) = (model.clone(), job_rx.clone(), done_tx.clone(), notice_tx.clone());
+            let (stop, current) = (stop.clone(), generation.clone());
+            let name = if threads > 1 { format!("dtfsal-infer-{i}") } else { "dtfsal-infer".into() };
+            handles.push(std::thread::Builder::new().name(name).spawn(move || {
+                for job in job_rx.iter() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let start = Instant::now();
+                    let mut failures = 0u32;
+                    let result = loop {
+                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.predict(&job.clip)));
+                        let failure = match r {
+                            Ok(Ok(map)) => {
+                                if failures > 0 {
+                                    let _ = notice_tx.send(Notice::Recovered { index: job.index, after: start.elapsed() });
+                                }
+                                break Ok(Arc::new(map));
+                            }
+                            Ok(Err(e)) => Failure { transient: ModelError::is_transient(&e), message: e.to_string() },
+                            Err(p) => Failure { message: panic_message(p), transient: false },
+                        };
+                        let stale = || stop.load(Ordering::SeqCst) || current.load(Ordering::SeqCst) != job.generation;
+                        if !failure.transient || retry == Retry::Never || stale() {
+                            break Err(failure);
+                        }
+                        if failures == 0 {
+                            let _ = notice_tx.send(Notice::Retrying { index: job.index, message: failure.message.clone() });
+                        }
+                        // sleep in short steps so that a stop or flush is noticed
+                        let until = Instant::now() + backoff(failures);
+                        while Instant::now() < until && !stale() {
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                        if stale() {
+                            break Err(failure);
+                        }
+                        failures += 1;
+                    };
+                    let done = Done { generation: job.generation, index: job.index, result, elapsed: start.elapsed() };
+                    if done_tx.send(done).is_err() {
+                        break;
+                    }
                 }
-            }
-        })?;
-        Ok(Self { tx: Some(tx), rx, handle: Some(handle), outstanding: 0 })
+            })?);
+        }
+        Ok(Self { tx: Some(tx), rx, notices, handles, stop, generation, outstanding: 0 })
     }
 
     pub fn outstanding(&self) -> usize {
         self.outstanding
+    }
+
+    /// The stream generation jobs now belong to (retries of older ones give up).
+    pub fn set_generation(&self, generation: u64) {
+        self.generation.store(generation, Ordering::SeqCst);
     }
 
     /// Queues a job. `false` if the worker is gone.
@@ -87,6 +174,11 @@ impl Worker {
         }
     }
 
+    /// News about the backend since the last call.
+    pub fn notices(&self) -> Vec<Notice> {
+        self.notices.try_iter().collect()
+    }
+
     /// Waits up to `timeout` for a finished job. `Err(())` when the worker died.
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<Done>, ()> {
         match self.rx.recv_timeout(timeout) {
@@ -102,8 +194,9 @@ impl Worker {
 
 impl Drop for Worker {
     fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
         self.tx = None;
-        if let Some(h) = self.handle.take() {
+        for h in self.handles.drain(..) {
             let _ = h.join();
         }
     }
