@@ -1,18 +1,8 @@
 //! `dtfsal predict --backend onnx` and `dtfsal bench --onnx`: flags and error paths (no ONNX Runtime
 //! needed; the backend itself is checked in engine/tests/onnx_backend.rs).
-use std::process::{Command, Output};
 
-fn dtfsal(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dtfsal"))
-        .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .output()
-        .expect("running dtfsal")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+mod common;
+use common::{dtfsal, stderr};
 
 #[test]
 fn predict_help_lists_the_onnx_flags() {

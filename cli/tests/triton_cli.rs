@@ -2,23 +2,13 @@
 //! real Triton Inference Server on loopback (tests/triton/server.rs). The server tests skip with a message
 //! only when the server is not installed.
 use std::path::Path;
-use std::process::{Command, Output};
 
 #[path = "../../tests/triton/server.rs"]
 mod server;
 use server::TritonServer;
 
-fn dtfsal(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dtfsal"))
-        .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .output()
-        .expect("running dtfsal")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+mod common;
+use common::{dtfsal, stderr};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
