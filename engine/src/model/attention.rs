@@ -6,12 +6,13 @@ use rayon::prelude::*;
 
 use super::params::Params;
 use crate::ops::act::softmax_row;
-use crate::ops::conv::Conv3d;
 use crate::ops::gemm::{MatRef, matmul_serial};
 use crate::ops::linear::Linear;
 use crate::ops::norm::LayerNorm;
 use crate::ops::resize::linear_rows;
-use crate::tensor::{Tensor, transpose, transpose_into};
+use crate::ops::simd;
+use crate::ops::token_pool::{self, Rows, Window};
+use crate::tensor::Tensor;
 use crate::weights::WeightError;
 
 /// Query rows per attention block.
@@ -25,23 +26,24 @@ pub fn pooled(thw: Thw, stride: [usize; 3]) -> Thw {
 }
 
 struct Pool {
-    conv: Conv3d,
+    /// Depthwise kernel `[27, head_dim]` (taps-major, for the channels-last op).
+    w_taps: Vec<f32>,
+    win: Window,
     norm: LayerNorm,
 }
 
 impl Pool {
-    /// `x [heads, 1 + THW, d]` -> `[heads, 1 + T'H'W', d]`, class token carried through, then LayerNorm.
-    fn forward(&self, x: &[f32], heads: usize, d: usize, thw: Thw, out_thw: Thw) -> Vec<f32> {
-        let n_in = 1 + thw.iter().product::<usize>();
-        let n_out = 1 + out_thw.iter().product::<usize>();
+    /// One of q/k/v inside the projection `qkv [1 + THW, 3 * heads * d]` (`which` = 0, 1, 2) ->
+    /// `[heads, 1 + T'H'W', d]`: class token carried through, spatial tokens pooled, then LayerNorm.
+    fn forward(&self, qkv: &[f32], which: usize, heads: usize, d: usize, thw: Thw) -> Vec<f32> {
+        let rs = 3 * heads * d;
+        let n_out = 1 + self.win.out_grid(thw).iter().product::<usize>();
         let mut out = vec![0.0f32; heads * n_out * d];
         out.par_chunks_mut(n_out * d).enumerate().for_each(|(h, dst)| {
-            let src = &x[h * n_in * d..(h + 1) * n_in * d];
-            // spatial tokens [N, d] -> channels-first [d, T, H, W] -> pooled -> tokens again
-            let vol = Tensor::from_vec(&[d, thw[0], thw[1], thw[2]], transpose(&src[d..], n_in - 1, d));
-            let pooled = self.conv.forward(&vol);
-            dst[..d].copy_from_slice(&src[..d]);
-            transpose_into(pooled.data(), d, n_out - 1, &mut dst[d..]);
+            let c0 = which * heads * d + h * d;
+            dst[..d].copy_from_slice(&qkv[c0..c0 + d]);
+            let spatial = Rows { data: &qkv[rs..], rs, c0, c: d };
+            token_pool::depthwise(spatial, thw, &self.w_taps, self.win, &mut dst[d..]);
             self.norm.forward_rows(dst);
         });
         out
@@ -97,8 +99,10 @@ impl PoolingAttention {
     pub fn load(params: &Params, p: &str, cout: usize, heads: usize, stride_q: [usize; 3], stride_kv: [usize; 3], thw: Thw) -> Result<Self, WeightError> {
         let head_dim = cout / heads;
         let pool = |name: &str, stride: [usize; 3]| -> Result<Pool, WeightError> {
+            let conv = params.conv3d(&format!("{p}.{name}.pool"), false, stride, [1, 1, 1], head_dim)?;
             Ok(Pool {
-                conv: params.conv3d(&format!("{p}.{name}.pool"), false, stride, [1, 1, 1], head_dim)?,
+                w_taps: token_pool::taps_major(conv.weight(), head_dim),
+                win: Window { k: [3, 3, 3], stride, pad: [1, 1, 1] },
                 norm: params.layer_norm(&format!("{p}.{name}.norm_act.0"), 1e-6)?,
             })
         };
@@ -128,21 +132,13 @@ impl PoolingAttention {
         let n = 1 + thw.iter().product::<usize>();
         let cout = heads * d;
         let qkv = self.qkv.forward(xn, n); // [n, 3 * heads * d]
-        // split into q, k, v as [heads, n, d]
-        let mut split = vec![vec![0.0f32; heads * n * d]; 3];
-        split.par_iter_mut().enumerate().for_each(|(s, dst)| {
-            for h in 0..heads {
-                for t in 0..n {
-                    let src = &qkv[t * 3 * cout + s * cout + h * d..][..d];
-                    dst[(h * n + t) * d..][..d].copy_from_slice(src);
-                }
-            }
-        });
         let (q_thw, k_thw) = (pooled(thw, self.stride_q), pooled(thw, self.stride_kv));
-        let q = self.pool_q.forward(&split[0], heads, d, thw, q_thw);
-        let k = self.pool_k.forward(&split[1], heads, d, thw, k_thw);
-        let v = self.pool_v.forward(&split[2], heads, d, thw, k_thw);
-        drop(split);
+        // [heads, 1 + pooled THW, d] each; the three pools are independent
+        let (q, (k, v)) = rayon::join(
+            || self.pool_q.forward(&qkv, 0, heads, d, thw),
+            || rayon::join(|| self.pool_k.forward(&qkv, 1, heads, d, thw), || self.pool_v.forward(&qkv, 2, heads, d, thw)),
+        );
+        drop(qkv);
         let nq = 1 + q_thw.iter().product::<usize>();
         let nk = 1 + k_thw.iter().product::<usize>();
         let scale = 1.0 / (d as f32).sqrt();
@@ -197,7 +193,7 @@ impl PoolingAttention {
         scratch.clear();
         for (table, i, kn) in [(&self.rel.t, qt, k_thw[0]), (&self.rel.h, qh, k_thw[1]), (&self.rel.w, qw, k_thw[2])] {
             let rows = &table[i * kn * d..(i + 1) * kn * d];
-            scratch.extend(rows.chunks_exact(d).map(|r| r.iter().zip(q).map(|(a, b)| a * b).sum::<f32>()));
+            scratch.extend(rows.chunks_exact(d).map(|r| simd::dot(r, q)));
         }
         let (rt, rest) = scratch.split_at(k_thw[0]);
         let (rh, rw) = rest.split_at(k_thw[1]);

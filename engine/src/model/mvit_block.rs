@@ -5,8 +5,7 @@ use super::params::Params;
 use crate::ops::act::gelu;
 use crate::ops::linear::Linear;
 use crate::ops::norm::LayerNorm;
-use crate::ops::pool::max_pool3d;
-use crate::tensor::{Tensor, transpose, transpose_into};
+use crate::ops::token_pool::{self, Rows, Window};
 use crate::weights::WeightError;
 
 /// One block's shape: torchvision mvit_v2_s generalised (see the python `block_settings`).
@@ -71,14 +70,11 @@ impl MultiscaleBlock {
 
 /// Skip-path max pooling, kernel `s+1` where the stride is > 1 (3x3 for (1,2,2)); class token untouched.
 fn pool_skip(x: &[f32], c: usize, thw: Thw, stride: [usize; 3]) -> Vec<f32> {
-    let sp = thw.iter().product::<usize>();
-    let vol = Tensor::from_vec(&[c, thw[0], thw[1], thw[2]], transpose(&x[c..], sp, c));
     let k = stride.map(|s| if s > 1 { s + 1 } else { s });
-    let pad = k.map(|k| k / 2);
-    let pooled = max_pool3d(&vol, k, stride, pad);
-    let sp_out = pooled.numel() / c;
+    let win = Window { k, stride, pad: k.map(|k| k / 2) };
+    let sp_out = win.out_grid(thw).iter().product::<usize>();
     let mut out = vec![0.0f32; (1 + sp_out) * c];
     out[..c].copy_from_slice(&x[..c]);
-    transpose_into(pooled.data(), c, sp_out, &mut out[c..]);
+    token_pool::max_pool(Rows::dense(&x[c..], c), thw, win, &mut out[c..]);
     out
 }

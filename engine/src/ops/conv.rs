@@ -155,9 +155,8 @@ impl Conv3d {
                         let start = a + dx - pw;
                         mid.copy_from_slice(&in_row[start..start + (b - a)]);
                     } else {
-                        for (j, o) in mid.iter_mut().enumerate() {
-                            *o = in_row[(a + j) * sw + dx - pw];
-                        }
+                        let taps = in_row[a * sw + dx - pw..].iter().step_by(sw);
+                        mid.iter_mut().zip(taps).for_each(|(o, &v)| *o = v);
                     }
                 }
                 p += seg;

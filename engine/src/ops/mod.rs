@@ -9,3 +9,4 @@ pub mod norm;
 pub mod pool;
 pub mod resize;
 pub mod simd;
+pub mod token_pool;

@@ -2,6 +2,8 @@
 
 use rayon::prelude::*;
 
+use super::simd;
+
 #[derive(Clone, Debug)]
 pub struct LayerNorm {
     pub weight: Vec<f32>,
@@ -22,15 +24,10 @@ impl LayerNorm {
     /// In place over rows of `x [n, C]` (two-pass mean/variance in f64, biased, as PyTorch).
     pub fn forward_rows(&self, x: &mut [f32]) {
         let c = self.dim();
-        x.par_chunks_mut(c).for_each(|row| {
-            let mean64 = row.iter().map(|&v| v as f64).sum::<f64>() / c as f64;
-            let var = (row.iter().map(|&v| (v as f64 - mean64).powi(2)).sum::<f64>() / c as f64) as f32;
-            let mean = mean64 as f32;
-            let inv = 1.0 / (var + self.eps).sqrt();
-            for ((v, g), b) in row.iter_mut().zip(&self.weight).zip(&self.bias) {
-                *v = (*v - mean) * inv * g + b;
-            }
-        });
+        // small rows: batch them so a rayon task is worth its overhead
+        let rows_per_task = (4096 / c.max(1)).max(1);
+        x.par_chunks_mut(c * rows_per_task)
+            .for_each(|rows| rows.chunks_exact_mut(c).for_each(|row| simd::layer_norm_row(row, &self.weight, &self.bias, self.eps)));
     }
 
     /// Rows of `x [n, C]` into a new buffer.

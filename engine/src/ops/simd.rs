@@ -7,11 +7,11 @@
 /// Lanes of the manual accumulators: enough for a 512-bit register.
 const LANES: usize = 16;
 
-/// Defines `pub fn $name` that dispatches to copies of `$body` compiled with AVX-512 / AVX2 enabled.
+/// Defines `fn $name` that dispatches to copies of `$body` compiled with AVX-512 / AVX2 enabled.
 macro_rules! dispatch {
-    ($(#[$m:meta])* pub fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
         $(#[$m])*
-        pub fn $name($($arg: $ty),*) $(-> $ret)? {
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             #[inline(always)]
             fn kernel($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
@@ -33,6 +33,7 @@ macro_rules! dispatch {
         }
     };
 }
+pub(crate) use dispatch;
 
 /// `e^x`, Cephes-style: `2^n * p(r)` with `r = x - n ln 2`; ~1 ulp on [-87, 88], branch-free.
 #[inline(always)]
@@ -119,6 +120,57 @@ dispatch! {
     }
 }
 
+dispatch! {
+    /// Dot product with lane-wise partial sums (vectorises; the order differs from a sequential sum
+    /// like a BLAS dot's does).
+    pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+        let mut acc = [0.0f32; LANES];
+        let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+        let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+        for (x, y) in ca.zip(cb) {
+            for l in 0..LANES {
+                acc[l] += x[l] * y[l];
+            }
+        }
+        acc.iter().sum::<f32>() + tail
+    }
+}
+
+dispatch! {
+    /// LayerNorm of one row: mean and biased variance in f64 (two passes, f64 lane partials), then
+    /// `(x - mean) / sqrt(var + eps) * gamma + beta`.
+    pub fn layer_norm_row(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+        const L: usize = 8;
+        let n = row.len() as f64;
+        let mut acc = [0.0f64; L];
+        let chunks = row.chunks_exact(L);
+        let mut sum: f64 = chunks.remainder().iter().map(|&v| v as f64).sum();
+        for c in chunks {
+            for l in 0..L {
+                acc[l] += c[l] as f64;
+            }
+        }
+        sum += acc.iter().sum::<f64>();
+        let mean64 = sum / n;
+        let mut acc = [0.0f64; L];
+        let chunks = row.chunks_exact(L);
+        let mut sq: f64 = chunks.remainder().iter().map(|&v| (v as f64 - mean64) * (v as f64 - mean64)).sum();
+        for c in chunks {
+            for l in 0..L {
+                let d = c[l] as f64 - mean64;
+                acc[l] += d * d;
+            }
+        }
+        sq += acc.iter().sum::<f64>();
+        let var = (sq / n) as f32;
+        let mean = mean64 as f32;
+        let inv = 1.0 / (var + eps).sqrt();
+        for ((v, g), b) in row.iter_mut().zip(gamma).zip(beta) {
+            *v = (*v - mean) * inv * g + b;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +194,24 @@ mod tests {
             let want = 0.5 * x as f64 * (1.0 + libm::erf(x as f64 / std::f64::consts::SQRT_2));
             let got = gelu_lane(x) as f64;
             assert!((got - want).abs() < 2e-7 * (1.0 + x.abs() as f64), "{x}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn dot_and_layer_norm_match_f64_references() {
+        for n in [1usize, 7, 16, 24, 61, 96] {
+            let a: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.37).sin() * 3.0 + 1.5).collect();
+            let b: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.11).cos()).collect();
+            let want: f64 = a.iter().zip(&b).map(|(&x, &y)| x as f64 * y as f64).sum();
+            assert!((dot(&a, &b) as f64 - want).abs() < 1e-5 * (1.0 + want.abs()), "dot n={n}");
+            let mean = a.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
+            let var = a.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n as f64;
+            let mut row = a.clone();
+            layer_norm_row(&mut row, &b, &a, 1e-6);
+            for i in 0..n {
+                let want = (a[i] as f64 - mean) / (var + 1e-6).sqrt() * b[i] as f64 + a[i] as f64;
+                assert!((row[i] as f64 - want).abs() < 2e-5 * (1.0 + want.abs()), "layer norm n={n} i={i}");
+            }
         }
     }
 
