@@ -3,11 +3,11 @@
 
 use rayon::prelude::*;
 
-use super::gemm::{MatRef, matmul};
+use super::gemm::{MatRef, matmul, matmul_serial};
 use crate::tensor::Tensor;
 
-/// Column-buffer budget for one im2col block (floats): keeps peak memory flat on big layers.
-const COL_BUDGET: usize = 1 << 22;
+/// Column-buffer budget for one im2col block (floats): 512 KiB, half of a core's L2.
+const COL_BUDGET: usize = 1 << 17;
 
 #[derive(Clone, Debug)]
 pub struct Conv3d {
@@ -107,15 +107,31 @@ impl Conv3d {
             matmul(wmat, MatRef::new(x, cin, n), out, n, false);
             return;
         }
-        let block = (COL_BUDGET / kk).clamp(64, n.max(64)).min(n);
-        let mut col = vec![0.0f32; kk * block];
-        let mut p0 = 0;
-        while p0 < n {
-            let nb = block.min(n - p0);
-            let col = &mut col[..kk * nb];
-            self.im2col(x, [t, h, w], [to, ho, wo], p0, nb, col);
-            matmul(wmat, MatRef::new(col, kk, nb), &mut out[p0..], n, false);
-            p0 += nb;
+        // Column blocks small enough to stay in L2 while the GEMM reads them, one per task: each task
+        // fills its own im2col buffer and runs a serial GEMM, so the threads never wait on each other.
+        let tasks = 4 * rayon::current_num_threads();
+        let block = (COL_BUDGET / kk).min(n.div_ceil(tasks)).clamp(32, n.max(32)).min(n);
+        let starts: Vec<usize> = (0..n).step_by(block).collect();
+        let cout = self.cout;
+        let blocks: Vec<(usize, Vec<f32>)> = starts
+            .into_par_iter()
+            .map_init(
+                || vec![0.0f32; kk * block],
+                |col, p0| {
+                    let nb = block.min(n - p0);
+                    let col = &mut col[..kk * nb];
+                    self.im2col(x, [t, h, w], [to, ho, wo], p0, nb, col);
+                    let mut y = vec![0.0f32; cout * nb]; // [C_out, nb]
+                    matmul_serial(wmat, MatRef::new(col, kk, nb), &mut y, nb, false);
+                    (p0, y)
+                },
+            )
+            .collect();
+        for (p0, y) in blocks {
+            let nb = y.len() / cout;
+            for (co, row) in y.chunks_exact(nb).enumerate() {
+                out[co * n + p0..co * n + p0 + nb].copy_from_slice(row);
+            }
         }
     }
 
@@ -125,7 +141,7 @@ impl Conv3d {
         let [kt, kh, kw] = self.k;
         let [st, sh, sw] = self.stride;
         let [pt, ph, pw] = self.pad;
-        col.par_chunks_mut(nb).enumerate().for_each(|(row, dst)| {
+        col.chunks_mut(nb).enumerate().for_each(|(row, dst)| {
             let dx = row % kw;
             let dy = (row / kw) % kh;
             let dz = (row / (kw * kh)) % kt;
@@ -151,7 +167,9 @@ impl Conv3d {
                     out[..a - ox0].fill(0.0);
                     out[b - ox0..].fill(0.0);
                     let mid = &mut out[a - ox0..b - ox0];
-                    if sw == 1 {
+                    if b == a {
+                        // the whole segment lies in the padding
+                    } else if sw == 1 {
                         let start = a + dx - pw;
                         mid.copy_from_slice(&in_row[start..start + (b - a)]);
                     } else {
