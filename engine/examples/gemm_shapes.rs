@@ -6,7 +6,7 @@ fn main() {
     let threads: usize = std::env::args().nth(1).map_or(1, |s| s.parse().unwrap());
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     // (cout, cin*k, positions)
-    for &(m, k, n) in &[(32usize, 288usize, 12096usize), (24, 441, 15360), (32, 800, 3840), (64, 576, 3024), (8, 72, 9 * 5376), (18, 288, 3840)] {
+    for &(m, k, n) in &[(32usize, 288usize, 12096usize), (24, 441, 15360), (32, 800, 3840), (64, 576, 3024), (8, 72, 9 * 5376), (18, 288, 3840), (128, 96, 1345), (128, 1345, 96), (256, 96, 1345), (128, 96, 5377), (128, 5377, 96), (86017, 96, 288), (86017, 96, 384), (86017, 384, 96)] {
         let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32).collect();
         let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32).collect();
         let bt: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32).collect();

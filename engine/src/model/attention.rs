@@ -177,12 +177,17 @@ impl PoolingAttention {
                 (h, r0, o)
             })
             .collect();
+        // [heads][blocks] of [rows, d] -> [nq, heads * d], one row block per task
         let mut merged = vec![0.0f32; nq * cout];
-        for (h, r0, o) in results {
-            for (i, row) in o.chunks(d).enumerate() {
-                merged[(r0 + i) * cout + h * d..][..d].copy_from_slice(row);
+        merged.par_chunks_mut(ROW_BLOCK * cout).enumerate().for_each(|(b, dst)| {
+            for h in 0..heads {
+                let (rh, r0, o) = &results[h * blocks + b];
+                debug_assert_eq!((*rh, *r0), (h, b * ROW_BLOCK));
+                for (i, row) in o.chunks_exact(d).enumerate() {
+                    dst[i * cout + h * d..][..d].copy_from_slice(row);
+                }
             }
-        }
+        });
         (self.project.forward(&merged, nq), q_thw)
     }
 

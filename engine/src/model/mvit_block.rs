@@ -58,14 +58,20 @@ impl MultiscaleBlock {
             skip
         };
         debug_assert_eq!(pooled(thw, self.set.stride_q), q_thw);
-        x.iter_mut().zip(&attn).for_each(|(a, b)| *a += b);
+        add_assign(&mut x, &attn);
         let nq = 1 + q_thw.iter().product::<usize>();
         let mut h = self.mlp1.forward(&self.norm2.forward_rows_copy(&x), nq);
         gelu(&mut h);
         let m = self.mlp2.forward(&h, nq);
-        x.iter_mut().zip(&m).for_each(|(a, b)| *a += b);
+        add_assign(&mut x, &m);
         (x, q_thw)
     }
+}
+
+/// `x += y`, in parallel (token matrices of early blocks hold millions of values).
+fn add_assign(x: &mut [f32], y: &[f32]) {
+    use rayon::prelude::*;
+    x.par_chunks_mut(1 << 14).zip(y.par_chunks(1 << 14)).for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(a, b)| *a += b));
 }
 
 /// Skip-path max pooling, kernel `s+1` where the stride is > 1 (3x3 for (1,2,2)); class token untouched.

@@ -8,6 +8,8 @@ use crate::tensor::Tensor;
 
 /// Column-buffer budget for one im2col block (floats): 512 KiB, half of a core's L2.
 const COL_BUDGET: usize = 1 << 17;
+/// Fewest output positions per im2col block (when there are enough positions).
+const MIN_BLOCK: usize = 256;
 
 #[derive(Clone, Debug)]
 pub struct Conv3d {
@@ -85,8 +87,11 @@ impl Conv3d {
         let [to, ho, wo] = self.out_dims(t, h, w);
         let mut out = Tensor::zeros(&[self.cout, to, ho, wo]);
         if self.groups == 1 {
+            // adds the bias itself, in a pass it makes anyway
             self.forward_dense(x.data(), [cin, t, h, w], out.data_mut(), [to, ho, wo]);
-        } else if self.cin_g == 1 && self.groups == self.cout {
+            return out;
+        }
+        if self.cin_g == 1 && self.groups == self.cout {
             self.forward_depthwise(x.data(), [cin, t, h, w], out.data_mut(), [to, ho, wo]);
         } else {
             unimplemented!("grouped conv3d other than depthwise");
@@ -104,13 +109,18 @@ impl Conv3d {
         let kk = cin * kvol;
         let wmat = MatRef::new(&self.weight, self.cout, kk);
         if kvol == 1 && self.stride == [1, 1, 1] && self.pad == [0, 0, 0] {
-            matmul(wmat, MatRef::new(x, cin, n), out, n, false);
+            // bias first, then the product accumulated onto it (the GEMM reads C anyway)
+            if let Some(b) = &self.bias {
+                out.par_chunks_mut(n).zip(b.par_iter()).for_each(|(row, &bv)| row.fill(bv));
+            }
+            matmul(wmat, MatRef::new(x, cin, n), out, n, self.bias.is_some());
             return;
         }
         // Column blocks small enough to stay in L2 while the GEMM reads them, one per task: each task
         // fills its own im2col buffer and runs a serial GEMM, so the threads never wait on each other.
         let tasks = 4 * rayon::current_num_threads();
-        let block = (COL_BUDGET / kk).min(n.div_ceil(tasks)).clamp(32, n.max(32)).min(n);
+        // ... but wide enough that the GEMM amortises packing the weights (big kernels exceed L2 then)
+        let block = (COL_BUDGET / kk).max(MIN_BLOCK).min(n.div_ceil(tasks)).max(32).min(n);
         let starts: Vec<usize> = (0..n).step_by(block).collect();
         let cout = self.cout;
         let blocks: Vec<(usize, Vec<f32>)> = starts
@@ -127,12 +137,14 @@ impl Conv3d {
                 },
             )
             .collect();
-        for (p0, y) in blocks {
-            let nb = y.len() / cout;
-            for (co, row) in y.chunks_exact(nb).enumerate() {
-                out[co * n + p0..co * n + p0 + nb].copy_from_slice(row);
+        // [C_out, nb] blocks -> [C_out, n] rows (+ bias), one output channel per task
+        out.par_chunks_mut(n).enumerate().for_each(|(co, dst)| {
+            let bv = self.bias.as_ref().map_or(0.0, |b| b[co]);
+            for (p0, y) in &blocks {
+                let nb = y.len() / cout;
+                dst[*p0..p0 + nb].iter_mut().zip(&y[co * nb..(co + 1) * nb]).for_each(|(o, &v)| *o = v + bv);
             }
-        }
+        });
     }
 
     /// Fills `col [C_in*kt*kh*kw, nb]` for output positions `p0 .. p0+nb` (zero padding), one output row

@@ -32,10 +32,11 @@ impl Linear {
     pub fn forward(&self, x: &[f32], n: usize) -> Vec<f32> {
         assert_eq!(x.len(), n * self.cin, "linear: input size");
         let mut out = vec![0.0f32; n * self.cout];
-        matmul(MatRef::new(x, n, self.cin), MatRef::new(&self.weight, self.cout, self.cin).t(), &mut out, self.cout, false);
+        // bias first, then the product accumulated onto it: the GEMM reads C anyway, a pass saved
         if let Some(b) = &self.bias {
-            out.par_chunks_mut(self.cout).for_each(|row| row.iter_mut().zip(b).for_each(|(v, bv)| *v += bv));
+            out.par_chunks_mut(self.cout * 64).for_each(|rows| rows.chunks_exact_mut(self.cout).for_each(|r| r.copy_from_slice(b)));
         }
+        matmul(MatRef::new(x, n, self.cin), MatRef::new(&self.weight, self.cout, self.cin).t(), &mut out, self.cout, self.bias.is_some());
         out
     }
 }
