@@ -5,7 +5,6 @@
 use rayon::prelude::*;
 
 use super::params::Params;
-use crate::ops::act::softmax_row;
 use crate::ops::gemm::{MatRef, matmul_serial};
 use crate::ops::linear::Linear;
 use crate::ops::norm::LayerNorm;
@@ -158,20 +157,24 @@ impl PoolingAttention {
                 let mut s = vec![0.0f32; rows * nk];
                 matmul_serial(MatRef::new(&qb, rows, d), MatRef::new(kh, nk, d).t(), &mut s, nk, false);
                 let mut scratch = Vec::with_capacity(k_thw.iter().sum());
+                let mut inv_sums = Vec::with_capacity(rows);
                 for i in 0..rows {
                     let row = &mut s[i * nk..(i + 1) * nk];
                     let qi = r0 + i;
                     if qi > 0 {
                         self.add_rel_pos(row, &qh[qi * d..(qi + 1) * d], qi - 1, q_thw, k_thw, &mut scratch);
                     }
-                    softmax_row(row);
+                    inv_sums.push(simd::softmax_unnormalised(row));
                 }
                 let mut o = vec![0.0f32; rows * d];
                 matmul_serial(MatRef::new(&s, rows, nk), MatRef::new(vh, nk, d), &mut o, d, false);
-                // residual pooling: spatial query tokens add their (unscaled) q
-                for i in 0..rows {
+                // softmax's normalisation, then residual pooling: spatial query tokens add their (unscaled) q
+                for (i, (orow, inv)) in o.chunks_exact_mut(d).zip(inv_sums).enumerate() {
+                    let qrow = &qh[(r0 + i) * d..(r0 + i + 1) * d];
                     if r0 + i > 0 {
-                        o[i * d..(i + 1) * d].iter_mut().zip(&qh[(r0 + i) * d..(r0 + i + 1) * d]).for_each(|(a, b)| *a += b);
+                        orow.iter_mut().zip(qrow).for_each(|(a, q)| *a = *a * inv + q);
+                    } else {
+                        orow.iter_mut().for_each(|a| *a *= inv);
                     }
                 }
                 (h, r0, o)
@@ -202,15 +205,6 @@ impl PoolingAttention {
         }
         let (rt, rest) = scratch.split_at(k_thw[0]);
         let (rh, rw) = rest.split_at(k_thw[1]);
-        let mut idx = 1;
-        for a in rt {
-            for b in rh {
-                let ab = a + b;
-                for (dst, c) in row[idx..idx + rw.len()].iter_mut().zip(rw) {
-                    *dst += ab + c;
-                }
-                idx += rw.len();
-            }
-        }
+        simd::add_grid_bias(&mut row[1..], rt, rh, rw);
     }
 }

@@ -91,32 +91,61 @@ dispatch! {
     }
 }
 
+/// `row = exp(row - max(row))` in place; returns the sum (lane-wise partials, total in f64).
+#[inline(always)]
+fn exp_shifted_sum(row: &mut [f32]) -> f64 {
+    let mut mx = [f32::NEG_INFINITY; LANES];
+    let mut chunks = row.chunks_exact(LANES);
+    for c in &mut chunks {
+        for l in 0..LANES {
+            mx[l] = mx[l].max(c[l]);
+        }
+    }
+    let max = chunks.remainder().iter().fold(mx.iter().copied().fold(f32::NEG_INFINITY, f32::max), |m, &v| m.max(v));
+    let mut sums = [0.0f32; LANES];
+    let mut chunks = row.chunks_exact_mut(LANES);
+    for c in &mut chunks {
+        for l in 0..LANES {
+            c[l] = exp_lane(c[l] - max);
+            sums[l] += c[l];
+        }
+    }
+    let mut sum: f64 = sums.iter().map(|&s| s as f64).sum();
+    for v in chunks.into_remainder() {
+        *v = exp_lane(*v - max);
+        sum += *v as f64;
+    }
+    sum
+}
+
 dispatch! {
     /// In place softmax of one row; max and sum use lane-wise partials (like PyTorch's vector kernels).
     pub fn softmax_inplace(row: &mut [f32]) {
-        let mut mx = [f32::NEG_INFINITY; LANES];
-        let mut chunks = row.chunks_exact(LANES);
-        for c in &mut chunks {
-            for l in 0..LANES {
-                mx[l] = mx[l].max(c[l]);
-            }
-        }
-        let max = chunks.remainder().iter().fold(mx.iter().copied().fold(f32::NEG_INFINITY, f32::max), |m, &v| m.max(v));
-        let mut sums = [0.0f32; LANES];
-        let mut chunks = row.chunks_exact_mut(LANES);
-        for c in &mut chunks {
-            for l in 0..LANES {
-                c[l] = exp_lane(c[l] - max);
-                sums[l] += c[l];
-            }
-        }
-        let mut sum: f64 = sums.iter().map(|&s| s as f64).sum();
-        for v in chunks.into_remainder() {
-            *v = exp_lane(*v - max);
-            sum += *v as f64;
-        }
-        let inv = (1.0 / sum) as f32;
+        let inv = (1.0 / exp_shifted_sum(row)) as f32;
         row.iter_mut().for_each(|v| *v *= inv);
+    }
+}
+
+dispatch! {
+    /// Softmax without its last pass: `row = exp(row - max)`, returning `1 / sum` for the caller to
+    /// apply later (attention scales the few outputs of `P·V` instead of every probability).
+    pub fn softmax_unnormalised(row: &mut [f32]) -> f32 {
+        (1.0 / exp_shifted_sum(row)) as f32
+    }
+}
+
+dispatch! {
+    /// `row[(i*|b| + j)*|c| + k] += (a[i] + b[j]) + c[k]`: a decomposed (t, h, w) bias added to a row
+    /// laid out over the grid `|a| x |b| x |c|`.
+    pub fn add_grid_bias(row: &mut [f32], a: &[f32], b: &[f32], c: &[f32]) {
+        let mut cells = row.chunks_exact_mut(c.len());
+        for av in a {
+            for bv in b {
+                let ab = av + bv;
+                let Some(cell) = cells.next() else { return };
+                cell.iter_mut().zip(c).for_each(|(dst, cv)| *dst += ab + cv);
+            }
+        }
     }
 }
 
@@ -212,6 +241,22 @@ mod tests {
                 let want = (a[i] as f64 - mean) / (var + 1e-6).sqrt() * b[i] as f64 + a[i] as f64;
                 assert!((row[i] as f64 - want).abs() < 2e-5 * (1.0 + want.abs()), "layer norm n={n} i={i}");
             }
+        }
+    }
+
+    #[test]
+    fn grid_bias_and_deferred_softmax_match_their_definitions() {
+        let (a, b, c) = ([0.5f32, -1.0], [2.0f32, 0.25, 3.0], [1.0f32, -2.0, 0.5, 4.0, 8.0]);
+        let mut row = vec![1.0f32; 30];
+        add_grid_bias(&mut row, &a, &b, &c);
+        for (i, v) in row.iter().enumerate() {
+            assert_eq!(*v, 1.0 + ((a[i / 15] + b[(i / 5) % 3]) + c[i % 5]), "cell {i}");
+        }
+        let mut p = row.clone();
+        softmax_inplace(&mut p);
+        let inv = softmax_unnormalised(&mut row);
+        for (u, n) in row.iter().zip(&p) {
+            assert!((u * inv - n).abs() < 1e-7);
         }
     }
 
