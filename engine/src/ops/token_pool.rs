@@ -92,20 +92,40 @@ dispatch! {
         let [kt, kh, kw] = win.k;
         let c = x.c;
         let wo = slice.len() / c / win.out_grid(thw)[1];
+        let mut taps: Vec<(usize, usize)> = Vec::with_capacity(kt * kh * kw); // (input row, weight offset)
         for (p, acc) in slice.chunks_exact_mut(c).enumerate() {
             let (oy, ox) = (p / wo, p % wo);
-            acc.fill(0.0);
+            taps.clear();
             for dz in 0..kt {
                 let Some(iz) = src(oz, dz, win.stride[0], win.pad[0], t) else { continue };
                 for dy in 0..kh {
                     let Some(iy) = src(oy, dy, win.stride[1], win.pad[1], h) else { continue };
                     for dx in 0..kw {
                         let Some(ix) = src(ox, dx, win.stride[2], win.pad[2], w) else { continue };
-                        let xr = x.row((iz * h + iy) * w + ix);
-                        let wr = &w_taps[((dz * kh + dy) * kw + dx) * c..][..c];
-                        for ((a, &xv), &wv) in acc.iter_mut().zip(xr).zip(wr) {
-                            *a += wv * xv;
-                        }
+                        taps.push(((iz * h + iy) * w + ix, ((dz * kh + dy) * kw + dx) * c));
+                    }
+                }
+            }
+            // 16 channels at a time in registers across all taps; then the rest
+            let mut c0 = 0;
+            while c0 + 16 <= c {
+                let mut a = [0.0f32; 16];
+                for &(r, wo) in &taps {
+                    let xr = &x.row(r)[c0..c0 + 16];
+                    let wr = &w_taps[wo + c0..wo + c0 + 16];
+                    for l in 0..16 {
+                        a[l] += wr[l] * xr[l];
+                    }
+                }
+                acc[c0..c0 + 16].copy_from_slice(&a);
+                c0 += 16;
+            }
+            if c0 < c {
+                let rest = &mut acc[c0..];
+                rest.fill(0.0);
+                for &(r, wo) in &taps {
+                    for ((a, &xv), &wv) in rest.iter_mut().zip(&x.row(r)[c0..]).zip(&w_taps[wo + c0..wo + c]) {
+                        *a += wv * xv;
                     }
                 }
             }
@@ -153,7 +173,14 @@ mod tests {
     /// Checks both ops against the channels-first reference ops on odd grids, strides and a strided view.
     #[test]
     fn match_the_channels_first_ops() {
-        let (c, thw) = (5, [3, 7, 9]);
+        // 5: the remainder loop only; 21: one 16-lane block and a remainder; 32: blocks only
+        for c in [5, 21, 32] {
+            check_against_channels_first(c);
+        }
+    }
+
+    fn check_against_channels_first(c: usize) {
+        let thw = [3, 7, 9];
         // a [n, 3c] matrix whose middle c columns are the input
         let dense = grid_tokens(thw, c);
         let n = thw.iter().product::<usize>();
