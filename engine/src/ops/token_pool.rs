@@ -85,34 +85,40 @@ fn src(o: usize, k: usize, stride: usize, pad: usize, n: usize) -> Option<usize>
     (o * stride + k).checked_sub(pad).filter(|&i| i < n)
 }
 
+/// The taps of window `win` at output `o` that fall inside the grid, in (t, h, w) order, as
+/// `(input row, tap index)`.
+#[inline(always)]
+fn valid_taps(o: Thw, thw: Thw, win: Window, taps: &mut Vec<(usize, usize)>) {
+    let [t, h, w] = thw;
+    let [kt, kh, kw] = win.k;
+    taps.clear();
+    for dz in 0..kt {
+        let Some(iz) = src(o[0], dz, win.stride[0], win.pad[0], t) else { continue };
+        for dy in 0..kh {
+            let Some(iy) = src(o[1], dy, win.stride[1], win.pad[1], h) else { continue };
+            for dx in 0..kw {
+                let Some(ix) = src(o[2], dx, win.stride[2], win.pad[2], w) else { continue };
+                taps.push(((iz * h + iy) * w + ix, (dz * kh + dy) * kw + dx));
+            }
+        }
+    }
+}
+
 dispatch! {
     /// One output t-slice `[H'W', C]` of [`depthwise`].
     fn depthwise_slice(x: Rows, thw: Thw, w_taps: &[f32], win: Window, oz: usize, slice: &mut [f32]) {
-        let [t, h, w] = thw;
-        let [kt, kh, kw] = win.k;
         let c = x.c;
         let wo = slice.len() / c / win.out_grid(thw)[1];
-        let mut taps: Vec<(usize, usize)> = Vec::with_capacity(kt * kh * kw); // (input row, weight offset)
+        let mut taps = Vec::with_capacity(win.k.iter().product());
         for (p, acc) in slice.chunks_exact_mut(c).enumerate() {
-            let (oy, ox) = (p / wo, p % wo);
-            taps.clear();
-            for dz in 0..kt {
-                let Some(iz) = src(oz, dz, win.stride[0], win.pad[0], t) else { continue };
-                for dy in 0..kh {
-                    let Some(iy) = src(oy, dy, win.stride[1], win.pad[1], h) else { continue };
-                    for dx in 0..kw {
-                        let Some(ix) = src(ox, dx, win.stride[2], win.pad[2], w) else { continue };
-                        taps.push(((iz * h + iy) * w + ix, ((dz * kh + dy) * kw + dx) * c));
-                    }
-                }
-            }
+            valid_taps([oz, p / wo, p % wo], thw, win, &mut taps);
             // 16 channels at a time in registers across all taps; then the rest
             let mut c0 = 0;
             while c0 + 16 <= c {
                 let mut a = [0.0f32; 16];
-                for &(r, wo) in &taps {
+                for &(r, tap) in &taps {
                     let xr = &x.row(r)[c0..c0 + 16];
-                    let wr = &w_taps[wo + c0..wo + c0 + 16];
+                    let wr = &w_taps[tap * c + c0..][..16];
                     for l in 0..16 {
                         a[l] += wr[l] * xr[l];
                     }
@@ -123,8 +129,8 @@ dispatch! {
             if c0 < c {
                 let rest = &mut acc[c0..];
                 rest.fill(0.0);
-                for &(r, wo) in &taps {
-                    for ((a, &xv), &wv) in rest.iter_mut().zip(&x.row(r)[c0..]).zip(&w_taps[wo + c0..wo + c]) {
+                for &(r, tap) in &taps {
+                    for ((a, &xv), &wv) in rest.iter_mut().zip(&x.row(r)[c0..]).zip(&w_taps[tap * c + c0..(tap + 1) * c]) {
                         *a += wv * xv;
                     }
                 }
@@ -136,23 +142,15 @@ dispatch! {
 dispatch! {
     /// One output t-slice `[H'W', C]` of [`max_pool`].
     fn max_slice(x: Rows, thw: Thw, win: Window, oz: usize, slice: &mut [f32]) {
-        let [t, h, w] = thw;
-        let [kt, kh, kw] = win.k;
         let c = x.c;
         let wo = slice.len() / c / win.out_grid(thw)[1];
+        let mut taps = Vec::with_capacity(win.k.iter().product());
         for (p, acc) in slice.chunks_exact_mut(c).enumerate() {
-            let (oy, ox) = (p / wo, p % wo);
+            valid_taps([oz, p / wo, p % wo], thw, win, &mut taps);
             acc.fill(f32::NEG_INFINITY);
-            for dz in 0..kt {
-                let Some(iz) = src(oz, dz, win.stride[0], win.pad[0], t) else { continue };
-                for dy in 0..kh {
-                    let Some(iy) = src(oy, dy, win.stride[1], win.pad[1], h) else { continue };
-                    for dx in 0..kw {
-                        let Some(ix) = src(ox, dx, win.stride[2], win.pad[2], w) else { continue };
-                        for (a, &xv) in acc.iter_mut().zip(x.row((iz * h + iy) * w + ix)) {
-                            *a = a.max(xv);
-                        }
-                    }
+            for &(r, _) in &taps {
+                for (a, &xv) in acc.iter_mut().zip(x.row(r)) {
+                    *a = a.max(xv);
                 }
             }
         }
