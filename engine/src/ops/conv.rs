@@ -152,8 +152,11 @@ impl Conv3d {
                     out[b - ox0..].fill(0.0);
                     let mid = &mut out[a - ox0..b - ox0];
                     if sw == 1 {
-                        let start = a + dx - pw;
-                        mid.copy_from_slice(&in_row[start..start + (b - a)]);
+                        // none when the input is narrower than the padding (then `a + dx < pw`)
+                        if b > a {
+                            let start = a + dx - pw;
+                            mid.copy_from_slice(&in_row[start..start + (b - a)]);
+                        }
                     } else {
                         for (j, o) in mid.iter_mut().enumerate() {
                             *o = in_row[(a + j) * sw + dx - pw];
