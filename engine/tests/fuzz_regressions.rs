@@ -139,3 +139,54 @@ fn config_floats_survive_the_json_round_trip() {
         assert_eq!(back.stage_norm_eps.to_bits(), eps.to_bits(), "{eps:e}");
     }
 }
+
+/// `audio_frontend`: a `discont_threshold` above `i64::MAX` turned negative, so a chunk stamped
+/// before the head counted as a "gap" of about 2^64 samples and moved the head back to the chunk.
+/// The timeline is append-only whatever the threshold.
+#[test]
+fn huge_discont_threshold_keeps_the_timeline_append_only() {
+    use dtfsal_engine::audio::{FrontendConfig, LogMelFrontend};
+    for threshold in [u64::MAX, 1 << 63, i64::MAX as u64, 18374743864746442751] {
+        let mut fe = LogMelFrontend::new(FrontendConfig { discont_threshold: threshold, ..FrontendConfig::default() });
+        fe.push(None, &vec![0.25; 20_000]);
+        let outcome = fe.push_at(Some(0), &[]);
+        assert_eq!(fe.head_sample(), Some(20_000), "threshold {threshold}: {outcome:?}");
+        // every deviation is jitter: appended at the head
+        let outcome = fe.push_at(Some(i64::MAX), &[0.5; 10]);
+        assert_eq!(outcome.gap_samples, 0);
+        assert_eq!(fe.head_sample(), Some(20_010));
+    }
+}
+
+/// `element_harness`: an empty GAP audio buffer of 1000 hours became 5.8e10 zero samples and
+/// aborted; `push_silence` takes silence without materialising it and equals pushing the zeros.
+#[test]
+fn push_silence_equals_pushing_zeros() {
+    use dtfsal_engine::audio::{CLIP_AUDIO_LEN, LogMelFrontend};
+    let tone: Vec<f32> = (0..30_000).map(|k| (k as f32 * 0.05).sin() * 0.3).collect();
+    for (pts, n) in [(None, 5_000u64), (Some(2_000_000_000u64), 70_000), (Some(1_000_000_000), 100)] {
+        let mut a = LogMelFrontend::default();
+        let mut b = LogMelFrontend::default();
+        a.push(None, &tone);
+        b.push(None, &tone);
+        let oa = a.push_silence(pts, n);
+        let ob = b.push(pts, &vec![0.0; n as usize]);
+        assert_eq!(oa, ob);
+        a.push(None, &tone);
+        b.push(None, &tone);
+        assert_eq!(a.head_sample(), b.head_sample());
+        for centre_ms in [1_000u64, 2_500, 4_000, 6_000, 9_000] {
+            let (wa, ca) = a.clip_audio(centre_ms * 1_000_000);
+            let (wb, cb) = b.clip_audio(centre_ms * 1_000_000);
+            assert_eq!((wa.len(), ca), (CLIP_AUDIO_LEN, cb));
+            assert!(wa.iter().zip(&wb).all(|(x, y)| x.to_bits() == y.to_bits()), "window at {centre_ms} ms");
+        }
+    }
+    // 1000 hours of silence: immediate, and the next audio lands after it
+    let mut fe = LogMelFrontend::default();
+    fe.push(None, &tone);
+    let t = std::time::Instant::now();
+    fe.push_silence(None, 1000 * 3600 * 16_000);
+    assert!(t.elapsed() < std::time::Duration::from_secs(1));
+    assert_eq!(fe.head_sample(), Some(30_000 + 1000 * 3600 * 16_000));
+}
