@@ -53,6 +53,8 @@ enum Op {
     PushNear(i32, Fill),
     /// `push_at(start, samples)` with any absolute sample index.
     PushAt(Option<i64>, Fill),
+    /// `push_silence(pts_ns, n)` (GAP buffers): up to 2^60 samples.
+    Silence(Option<u64>, u64),
     /// `clip_audio(center_ns)`.
     Clip(u64),
     /// `clip_audio` centred near the head (offset in 10 ms frames).
@@ -127,6 +129,30 @@ impl Pair {
         self.last_head = head;
     }
 
+    /// `push_silence`; the shadow gets the zeros themselves when they are few (the two must agree).
+    fn silence(&mut self, pts: Option<u64>, n: u64) {
+        let outcome = self.fe.push_silence(pts, n);
+        assert!(outcome.dropped_samples as u64 <= n, "{outcome:?} of {n} samples");
+        self.untimed &= pts.is_none();
+        if self.untimed {
+            if n <= 100_000 {
+                for piece in vec![0.0; n as usize].chunks(4000) {
+                    self.shadow.push(None, piece);
+                }
+                if n == 0 {
+                    self.shadow.push(None, &[]);
+                }
+            } else {
+                self.shadow.push_silence(None, n);
+            }
+        }
+        let head = self.fe.head_sample();
+        if let (Some(before), Some(now)) = (self.last_head, head) {
+            assert!(now >= before, "head moved back from {before} to {now}");
+        }
+        self.last_head = head;
+    }
+
     fn check_window(&mut self, start_frame: i64) {
         let mut out = vec![0.0f32; CLIP_AUDIO_LEN];
         let cov = self.fe.clip_audio_into(start_frame, &mut out);
@@ -173,6 +199,7 @@ fuzz_target!(|input: Input| {
                     _ => unreachable!(),
                 }
             }
+            Op::Silence(pts, n) => pair.silence(*pts, *n),
             Op::Clip(center_ns) => {
                 let (out, cov) = pair.fe.clip_audio(*center_ns);
                 assert_eq!(out.len(), CLIP_AUDIO_LEN);
