@@ -91,4 +91,10 @@ if ! command -v cargo >/dev/null; then
   echo "setup: cargo not found: install the Rust toolchain (rustup, Rust >= 1.95)" >&2
   exit 1
 fi
+
+# cargo-fuzz for scripts/fuzz.sh and the smoke pass of scripts/test.sh (built from crates.io once).
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "setup: installing cargo-fuzz"
+  cargo install cargo-fuzz --locked --quiet
+fi
 echo "setup: ok"

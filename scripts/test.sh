@@ -11,5 +11,9 @@ cargo build -p gst-dtfsal --locked
 for d in "$ROOT"/python/.venv/lib/python3*/site-packages/nvidia/*/lib; do
   [ -d "$d" ] && export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 done
+# fuzzing smoke pass: every fuzz target for a few seconds from its committed corpus (seeds and past
+# crashes, so each crash found so far is replayed); fails on any crash. The full run: scripts/fuzz.sh.
+# Before the tests, so that the test runners' summaries close the log.
+"$ROOT/scripts/fuzz.sh" "${FUZZ_SMOKE_SECONDS:-20}"
 cargo test --workspace --locked
 "$DTFSAL_PYTHON" -m pytest -q python/tests

@@ -108,6 +108,12 @@ pub struct ModelConfig {
     pub label_frame: usize,
 }
 
+/// Largest size (channels, pixels, heads, slices) a valid config may have: far above any real
+/// model, small enough that no shape arithmetic can overflow.
+pub const MAX_SIZE: usize = 1 << 20;
+/// Most MultiscaleBlocks a valid config may have per stage (MViTv2-L has 48 in all).
+pub const MAX_DEPTH: usize = 1 << 10;
+
 /// A configuration that cannot describe a DTFSal network.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -252,12 +258,31 @@ impl ModelConfig {
         positive("embed_dim", &[self.embed_dim])?;
         positive("stage_depths", &self.stage_depths)?;
         positive("stage_heads", &self.stage_heads)?;
-        // Guard the shift in stage_dim against absurd values.
-        if self.embed_dim > 1 << 20 {
-            return bad(
-                "embed_dim",
-                format!("unreasonably large: {}", self.embed_dim),
-            );
+        // Guard the shift in stage_dim, the shape arithmetic of the expected tensor list and its
+        // length (one set of tensors per block) against absurd values.
+        for (field, values, limit) in [
+            ("height", &[self.height][..], MAX_SIZE),
+            ("width", &[self.width], MAX_SIZE),
+            ("embed_dim", &[self.embed_dim], MAX_SIZE),
+            ("stage_depths", &self.stage_depths, MAX_DEPTH),
+            ("stage_heads", &self.stage_heads, MAX_SIZE),
+            ("mvit_spatial_size", &self.mvit_spatial_size, MAX_SIZE),
+            ("mvit_temporal_size", &[self.mvit_temporal_size], MAX_SIZE),
+            ("neck_dim", &[self.neck_dim], MAX_SIZE),
+            ("token_count", &[self.token_count], MAX_SIZE),
+            ("token_size", &self.token_size, MAX_SIZE),
+            ("decoder_dims", &self.decoder_dims, MAX_SIZE),
+            ("audio_slices", &[self.audio_slices], MAX_SIZE),
+            ("audio_height", &[self.audio_height], MAX_SIZE),
+            ("audio_width", &[self.audio_width], MAX_SIZE),
+            ("vggish_channels", &self.vggish_channels, MAX_SIZE),
+            ("te_heads", &[self.te_heads], MAX_SIZE),
+            ("te_dim_head", &[self.te_dim_head], MAX_SIZE),
+            ("te_mlp_dim", &[self.te_mlp_dim], MAX_SIZE),
+        ] {
+            if let Some(v) = values.iter().find(|&&v| v > limit) {
+                return bad(field, format!("unreasonably large: {v} (at most {limit})"));
+            }
         }
         for s in 0..4 {
             let (dim, heads) = (self.stage_dim(s), self.stage_heads[s]);

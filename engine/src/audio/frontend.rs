@@ -174,8 +174,27 @@ impl LogMelFrontend {
     /// [`push`](Self::push) with the start given as an absolute sample index (clamped to
     /// ±2^60, some 2 million years of audio, so that index arithmetic cannot overflow).
     pub fn push_at(&mut self, start: Option<i64>, samples: &[f32]) -> PushOutcome {
-        const LIMIT: i64 = 1 << 60;
-        let start = start.map(|s| s.clamp(-LIMIT, LIMIT));
+        let outcome = self.place(start, samples.len() as u64);
+        self.append(&samples[outcome.dropped_samples..]);
+        outcome
+    }
+
+    /// Appends `n` samples of silence (a GAP buffer) starting at `pts_ns` like [`push`](Self::push),
+    /// without materialising them: O(min(n, history)).
+    pub fn push_silence(&mut self, pts_ns: Option<u64>, n: u64) -> PushOutcome {
+        let n = n.min(Self::LIMIT as u64);
+        let outcome = self.place(pts_ns.map(sample_index_ns), n);
+        self.append_zeros(n - outcome.dropped_samples as u64);
+        outcome
+    }
+
+    /// Bound of sample indices and counts, so that index arithmetic cannot overflow.
+    const LIMIT: i64 = 1 << 60;
+
+    /// Positions the head for a chunk of `len` samples starting at `start` (starting the timeline, or
+    /// inserting the zeros of a gap); the outcome says how many leading samples overlap and are dropped.
+    fn place(&mut self, start: Option<i64>, len: u64) -> PushOutcome {
+        let start = start.map(|s| s.clamp(-Self::LIMIT, Self::LIMIT));
         let mut outcome = PushOutcome::default();
         let Some(head) = self.samples.head() else {
             let origin = start.unwrap_or(0);
@@ -183,21 +202,17 @@ impl LogMelFrontend {
             let first = final_frame_end(origin);
             self.first_audio_frame = Some(first);
             self.mels.reset_to(first);
-            self.append(samples);
             return outcome;
         };
         let start = start.unwrap_or(head);
-        let threshold = self.config.discont_threshold as i64;
-        let mut samples = samples;
-        if start > head + threshold {
+        // (a threshold beyond i64 saturates: no sample index is that far)
+        let threshold = i64::try_from(self.config.discont_threshold).unwrap_or(i64::MAX);
+        if start > head.saturating_add(threshold) {
             outcome.gap_samples = (start - head) as u64;
             self.append_zeros(outcome.gap_samples);
-        } else if start < head - threshold {
-            let drop = ((head - start) as usize).min(samples.len());
-            outcome.dropped_samples = drop;
-            samples = &samples[drop..];
+        } else if start < head.saturating_sub(threshold) {
+            outcome.dropped_samples = ((head - start) as u64).min(len) as usize;
         }
-        self.append(samples);
         outcome
     }
 

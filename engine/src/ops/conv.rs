@@ -180,7 +180,8 @@ impl Conv3d {
                     out[b - ox0..].fill(0.0);
                     let mid = &mut out[a - ox0..b - ox0];
                     if b == a {
-                        // the whole segment lies in the padding
+                        // the whole segment lies in the padding (also when the input is narrower than the padding,
+                        // where `a + dx < pw`)
                     } else if sw == 1 {
                         let start = a + dx - pw;
                         mid.copy_from_slice(&in_row[start..start + (b - a)]);

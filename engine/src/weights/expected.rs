@@ -102,9 +102,12 @@ impl Builder {
 
 /// Every tensor the model described by `c` needs, with its shape, in state-dict order.
 ///
-/// `c` should be valid ([`ModelConfig::validate`]); the list is generated without panicking
-/// either way.
+/// `c` should be valid ([`ModelConfig::validate`]): an invalid config (zero heads, absurd sizes
+/// whose shape arithmetic would overflow) has no tensor list, and gets an empty one.
 pub fn expected_tensors(c: &ModelConfig) -> Vec<TensorSpec> {
+    if c.validate().is_err() {
+        return Vec::new();
+    }
     let mut b = Builder(Vec::with_capacity(640));
     encoder(&mut b, c);
     neck(&mut b, c);

@@ -182,7 +182,7 @@ impl State {
         // Numbers outside the stream (start/end repeats) take the time of the frame repeated.
         match f.running_time {
             Some(rt) => rt,
-            None => self.frame_duration.map_or(0, |d| d.nseconds() * f.index),
+            None => self.frame_duration.map_or(0, |d| d.nseconds().saturating_mul(f.index)),
         }
     }
 
@@ -211,7 +211,7 @@ impl State {
         let last_job = newest / self.interval * self.interval;
         let start = window_start_frame_ns(self.frame_rt(self.label_index(last_job)));
         let end_sample = (start * STFT_HOP as i64 + WINDOW_SAMPLES as i64).max(0) as u64;
-        Some(end_sample * 1_000_000_000 / 16_000)
+        Some(end_sample.saturating_mul(1_000_000_000 / 16_000))
     }
 
     fn job_ready(&self, j: u64, force_audio: bool) -> bool {
@@ -667,28 +667,32 @@ impl Dtfsal {
     /// Feeds one audio buffer to the front end.
     fn push_audio(&self, state: &mut State, buffer: &gst::Buffer) {
         let start = Self::running_time(&self.audio_pad, buffer.pts());
-        if let Some(end) = buffer.duration().and_then(|d| buffer.pts().map(|p| p + d)) {
+        if let Some(end) = buffer.duration().and_then(|d| buffer.pts().map(|p| p.saturating_add(d))) {
             state.audio_next_rt = Self::running_time(&self.audio_pad, Some(end));
         }
         if !state.has_audio() {
             return;
         }
-        let samples: Vec<f32> = if buffer.flags().contains(gst::BufferFlags::GAP) && buffer.size() == 0 {
-            let n = buffer.duration().map_or(0, |d| sample_index_ns(d.nseconds()).max(0) as usize);
-            vec![0.0; n]
-        } else {
-            let Ok(map) = buffer.map_readable() else { return };
-            match state.audio_info.as_ref().map(|i| i.format()) {
-                Some(gst_audio::AudioFormat::S16le) => map
-                    .chunks_exact(2)
-                    .map(|c| i16::from_le_bytes([c[0], c[1]]) as f32 / 32768.0)
-                    .collect(),
-                Some(gst_audio::AudioFormat::F32le) => map
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
-                _ => return,
+        if buffer.flags().contains(gst::BufferFlags::GAP) && buffer.size() == 0 {
+            // silence for the buffer's duration, which can be hours: not materialised
+            let n = buffer.duration().map_or(0, |d| sample_index_ns(d.nseconds()).max(0) as u64);
+            let outcome = state.frontend.push_silence(start, n);
+            if outcome.gap_samples > 0 || outcome.dropped_samples > 0 {
+                gst::debug!(CAT, imp = self, "audio discontinuity: {outcome:?}");
             }
+            return;
+        }
+        let Ok(map) = buffer.map_readable() else { return };
+        let samples: Vec<f32> = match state.audio_info.as_ref().map(|i| i.format()) {
+            Some(gst_audio::AudioFormat::S16le) => map
+                .chunks_exact(2)
+                .map(|c| i16::from_le_bytes([c[0], c[1]]) as f32 / 32768.0)
+                .collect(),
+            Some(gst_audio::AudioFormat::F32le) => map
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            _ => return,
         };
         let outcome = state.frontend.push(start, &samples);
         if outcome.gap_samples > 0 || outcome.dropped_samples > 0 {
@@ -926,7 +930,7 @@ impl Dtfsal {
                     *pushed = Some(caps);
                 }
             }
-            let end = buffer.pts().map(|p| p + buffer.duration().unwrap_or(gst::ClockTime::ZERO));
+            let end = buffer.pts().map(|p| p.saturating_add(buffer.duration().unwrap_or(gst::ClockTime::ZERO)));
             obj.finish_buffer(buffer)?;
             if let Some(end) = end {
                 obj.set_position(end);
@@ -1119,7 +1123,7 @@ impl AggregatorImpl for Dtfsal {
                     state.frame_duration = (fps.numer() > 0)
                         .then(|| gst::ClockTime::SECOND.mul_div_floor(fps.denom() as u64, fps.numer() as u64))
                         .flatten();
-                    latency = state.frame_duration.map_or(gst::ClockTime::ZERO, |d| d * state.lookahead);
+                    latency = state.frame_duration.map_or(gst::ClockTime::ZERO, |d| d.saturating_mul(state.lookahead));
                     gst::info!(CAT, imp = self, "video caps {caps}, added latency {latency}");
                     state.in_info = Some(info);
                 }
@@ -1226,7 +1230,9 @@ impl AggregatorImpl for Dtfsal {
             let video_eos = vbuf.is_none() && self.video_pad.is_eos();
             let target = match &vbuf {
                 Some(b) => {
-                    let end = b.pts().map(|p| p + b.duration().or(state.frame_duration).unwrap_or(gst::ClockTime::ZERO));
+                    let end = b
+                        .pts()
+                        .map(|p| p.saturating_add(b.duration().or(state.frame_duration).unwrap_or(gst::ClockTime::ZERO)));
                     Self::running_time(&self.video_pad, end)
                 }
                 None if video_eos => state.audio_needed_until(),
