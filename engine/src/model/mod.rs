@@ -32,6 +32,8 @@ mod vggish;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use rayon::prelude::*;
+
 use crate::config::ModelConfig;
 use crate::ops::act::sigmoid;
 use crate::ops::conv::Conv3d;
@@ -326,17 +328,51 @@ impl Model {
 impl CpuNet {
     fn forward(&self, cfg: &ModelConfig, clip: &Clip, mut trace: Option<&mut Trace>) -> SaliencyMap {
         let mut watch = Stopwatch::from_env();
-        let feats = self.encoder.forward(&clip.video, trace.as_deref_mut());
-        watch.lap("encoder");
-        let mut record = |name: String, t: &Tensor| {
-            if let Some(tr) = trace.as_deref_mut() {
-                let mut shape = vec![1];
-                shape.extend_from_slice(t.shape());
-                tr.insert(name, t.clone().reshape(&shape));
+        let mut levels;
+        if trace.is_none() && watch.0.is_none() {
+            // The audio trunk is independent of the video path up to AMFB: run both at once so each
+            // fills the other's idle threads (their ops are small, with serial stretches).
+            let audio;
+            (levels, audio) = rayon::join(
+                || self.video_levels(&clip.video, None, &mut Stopwatch(None)),
+                || self.audio_features(clip, None),
+            );
+            if let Some(a) = audio {
+                levels = self.fuse_audio(levels, &a);
             }
-        };
+        } else {
+            levels = self.video_levels(&clip.video, trace.as_deref_mut(), &mut watch);
+            let audio = self.audio_features(clip, trace.as_deref_mut());
+            watch.lap("audio");
+            if let Some(a) = audio {
+                levels = self.fuse_audio(levels, &a);
+                watch.lap("amfb");
+                for (i, l) in levels.iter().enumerate() {
+                    record(&mut trace, format!("amfb/f{}", i + 1), l);
+                }
+            }
+        }
+        let maps: Vec<Tensor> = levels.par_iter().zip(&self.decoders).map(|(x, d)| d.forward(x)).collect();
+        watch.lap("decoders");
+        let (h, w) = (cfg.height, cfg.width);
+        let mut cat = Vec::with_capacity(4 * h * w);
+        for (i, m) in maps.iter().enumerate() {
+            record(&mut trace, format!("decoder/s{}", i + 1), m);
+            cat.extend_from_slice(m.data());
+        }
+        let mut sal = self.fuse.forward(&Tensor::from_vec(&[4, 1, h, w], cat));
+        sigmoid(sal.data_mut());
+        let sal = sal.reshape(&[h, w]);
+        record(&mut trace, "output/sal".into(), &sal);
+        SaliencyMap { width: w, height: h, data: sal.into_vec() }
+    }
+
+    /// Encoder, neck, LTEB and DLTFB: the four enhanced levels `[D, T_i, h_i, w_i]`.
+    fn video_levels(&self, video: &Tensor, mut trace: Option<&mut Trace>, watch: &mut Stopwatch) -> Vec<Tensor> {
+        let feats = self.encoder.forward(video, trace.as_deref_mut());
+        watch.lap("encoder");
         for (i, f) in feats.iter().enumerate() {
-            record(format!("encoder/f{}", i + 1), f);
+            record(&mut trace, format!("encoder/f{}", i + 1), f);
         }
         let neck = self.neck.forward(&feats);
         drop(feats);
@@ -345,35 +381,35 @@ impl CpuNet {
         levels.push(self.dltfb.forward(&neck[3]));
         watch.lap("lteb+dltfb");
         for i in 0..4 {
-            record(format!("neck/f{}", i + 1), &neck[i]);
-            record(format!("enhance/f{}", i + 1), &levels[i]);
+            record(&mut trace, format!("neck/f{}", i + 1), &neck[i]);
+            record(&mut trace, format!("enhance/f{}", i + 1), &levels[i]);
         }
-        drop(neck);
-        if let (Some(ap), Some(audio)) = (&self.audio, &clip.audio) {
-            let a0 = ap.vggish.forward(audio);
-            let a = ap.te.forward(&a0);
-            watch.lap("audio");
-            record("audio/vggish".into(), &a0);
-            record("audio/te".into(), &a);
-            levels = levels.iter().zip(&ap.amfb).map(|(x, m)| m.forward(x, &a)).collect();
-            watch.lap("amfb");
-            for (i, l) in levels.iter().enumerate() {
-                record(format!("amfb/f{}", i + 1), l);
-            }
-        }
-        let maps: Vec<Tensor> = levels.iter().zip(&self.decoders).map(|(x, d)| d.forward(x)).collect();
-        watch.lap("decoders");
-        let (h, w) = (cfg.height, cfg.width);
-        let mut cat = Vec::with_capacity(4 * h * w);
-        for (i, m) in maps.iter().enumerate() {
-            record(format!("decoder/s{}", i + 1), m);
-            cat.extend_from_slice(m.data());
-        }
-        let mut sal = self.fuse.forward(&Tensor::from_vec(&[4, 1, h, w], cat));
-        sigmoid(sal.data_mut());
-        let sal = sal.reshape(&[h, w]);
-        record("output/sal".into(), &sal);
-        SaliencyMap { width: w, height: h, data: sal.into_vec() }
+        levels
+    }
+
+    /// VGGish trunk + temporal enhancement, when the model and the clip have audio.
+    fn audio_features(&self, clip: &Clip, mut trace: Option<&mut Trace>) -> Option<Tensor> {
+        let (ap, audio) = (self.audio.as_ref()?, clip.audio.as_ref()?);
+        let a0 = ap.vggish.forward(audio);
+        let a = ap.te.forward(&a0);
+        record(&mut trace, "audio/vggish".into(), &a0);
+        record(&mut trace, "audio/te".into(), &a);
+        Some(a)
+    }
+
+    /// AMFB on every level (the levels at once: the small ones fill the big one's idle threads).
+    fn fuse_audio(&self, levels: Vec<Tensor>, a: &Tensor) -> Vec<Tensor> {
+        let ap = self.audio.as_ref().expect("audio features come from the audio branch");
+        levels.par_iter().zip(&ap.amfb).map(|(x, m)| m.forward(x, a)).collect()
+    }
+}
+
+/// Stores `t` (with a leading batch axis) in the trace, when one is kept.
+fn record(trace: &mut Option<&mut Trace>, name: String, t: &Tensor) {
+    if let Some(tr) = trace.as_deref_mut() {
+        let mut shape = vec![1];
+        shape.extend_from_slice(t.shape());
+        tr.insert(name, t.clone().reshape(&shape));
     }
 }
 

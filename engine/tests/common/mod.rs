@@ -56,5 +56,10 @@ pub fn check_case(weights: &Path, case: &Path, map_atol: f32) -> usize {
     }
     assert!(failures.is_empty(), "{} of {} tensors differ:\n{}", failures.len(), checked + failures.len(), failures.join("\n"));
     assert_eq!(map.data, trace["output/sal"].data());
+    // the untraced pass (audio and video branches concurrently) gives the same map
+    let plain = model.predict(&clip).expect("predict");
+    let want = &case["output/sal"];
+    let (excess, idx, err) = worst(&Tensor::from_vec(want.shape(), plain.data.clone()), want, 0.0, map_atol);
+    assert!(excess <= 0.0, "untraced map: |diff| {err:.3e} at {idx}");
     checked
 }
