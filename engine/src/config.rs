@@ -159,6 +159,29 @@ impl ModelConfig {
         }
     }
 
+    /// The smallest valid model: the tiny architecture at 32×32 with a few channels (its deepest level
+    /// is 1×1). A clip costs milliseconds: for fuzzing the element and for tests of edge geometry.
+    pub fn micro(variant: Variant) -> Self {
+        ModelConfig {
+            name: "micro".into(),
+            height: 32,
+            width: 32,
+            embed_dim: 8,
+            stage_depths: [1, 1, 1, 1],
+            stage_heads: [1, 1, 1, 1],
+            mvit_spatial_size: [32, 32],
+            neck_dim: 8,
+            token_count: 2,
+            token_size: [1, 1],
+            decoder_dims: [4, 4, 4],
+            vggish_channels: [2, 2, 4, 4, 8, 8],
+            te_heads: 1,
+            te_dim_head: 8,
+            te_mlp_dim: 8,
+            ..ModelConfig::tiny(variant)
+        }
+    }
+
     /// The paper model (spec §1–§9): 32×224×384 clips, MViTv2-S, 9 VGGish slices.
     pub fn full(variant: Variant) -> Self {
         ModelConfig {
@@ -371,6 +394,7 @@ mod tests {
         let file = crate::weights::WeightFile::open(&path).expect("committed tiny weights");
         assert_eq!(&ModelConfig::tiny(Variant::AudioVisual), file.config());
         ModelConfig::tiny(Variant::Visual).validate().expect("tiny v is valid");
+        ModelConfig::micro(Variant::AudioVisual).validate().expect("micro av is valid");
     }
 
     const FULL_JSON: &str = r#"{"name":"full","variant":"av","clip_len":32,"height":224,"width":384,"embed_dim":96,"stage_depths":[1,2,11,2],"stage_heads":[1,2,4,8],"mvit_spatial_size":[224,224],"mvit_temporal_size":16,"stage_norm_eps":1e-6,"neck_dim":192,"token_count":5,"token_size":[7,12],"decoder_dims":[96,48,24],"audio_slices":9,"audio_height":112,"audio_width":192,"vggish_channels":[64,128,256,256,512,512],"te_heads":2,"te_dim_head":64,"te_mlp_dim":256,"te_use_patch_embed":true,"amfb_audio_mode":"add","video_mean":[114.7748,107.7354,99.475],"video_std":[38.7568578,37.88248729,40.02898126],"label_frame":16}"#;

@@ -83,23 +83,7 @@ fn conv_over_an_input_narrower_than_its_padding() {
 /// The same crash end to end: a valid 32x32 model (deepest level 1x1) predicts a finite map.
 #[test]
 fn a_32x32_model_runs() {
-    let c = ModelConfig {
-        height: 32,
-        width: 32,
-        embed_dim: 8,
-        stage_depths: [1, 1, 1, 1],
-        stage_heads: [1, 1, 1, 1],
-        mvit_spatial_size: [32, 32],
-        neck_dim: 8,
-        token_count: 2,
-        token_size: [1, 1],
-        decoder_dims: [4, 4, 4],
-        vggish_channels: [2, 2, 4, 4, 8, 8],
-        te_heads: 1,
-        te_dim_head: 8,
-        te_mlp_dim: 8,
-        ..ModelConfig::tiny(Variant::AudioVisual)
-    };
+    let c = ModelConfig::micro(Variant::AudioVisual);
     let specs = expected_tensors(&c);
     let data: Vec<Vec<f32>> = specs
         .iter()

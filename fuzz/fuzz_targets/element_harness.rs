@@ -42,25 +42,7 @@ const HANG_SECS: u32 = 30;
 /// The micro model: the tiny architecture at 32x32 with a few channels; audio input as the
 /// element's front end produces it (9 x 112 x 192).
 fn micro_config() -> ModelConfig {
-    ModelConfig {
-        name: "fuzz-micro".into(),
-        height: 32,
-        width: 32,
-        embed_dim: 8,
-        stage_depths: [1, 1, 1, 1],
-        stage_heads: [1, 1, 1, 1],
-        mvit_spatial_size: [32, 32],
-        mvit_temporal_size: 16,
-        neck_dim: 8,
-        token_count: 2,
-        token_size: [1, 1],
-        decoder_dims: [4, 4, 4],
-        vggish_channels: [2, 2, 4, 4, 8, 8],
-        te_heads: 1,
-        te_dim_head: 8,
-        te_mlp_dim: 8,
-        ..ModelConfig::tiny(Variant::AudioVisual)
-    }
+    ModelConfig { name: "fuzz-micro".into(), ..ModelConfig::micro(Variant::AudioVisual) }
 }
 
 /// The micro model's weight file, written once per process.
