@@ -790,6 +790,12 @@ impl Dtfsal {
             if state.worker.outstanding() == 0 {
                 continue;
             }
+            if !out.is_empty() {
+                // Frames whose maps are in leave before the next wait (the next call goes on from
+                // here): a backlog of ready clips, as at the start, when the first audio window
+                // completes, would otherwise hold every frame until all of them are done.
+                return Ok(());
+            }
             loop {
                 if self.flushing.load(Ordering::SeqCst) || self.obj().src_pad().pad_flags().contains(gst::PadFlags::FLUSHING) {
                     return Err(gst::FlowError::Flushing);
