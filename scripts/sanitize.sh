@@ -11,10 +11,11 @@
 # are not (their heap use is still checked through ASan's malloc). LeakSanitizer runs at each process's
 # exit; scripts/lsan-gstreamer.supp suppresses one-time allocations of system libraries (each entry
 # says which and why; the summary shows the bytes suppressed per test).
-# Writes OUT_DIR/<binary>.<test>.log (test output + sanitizer reports) and OUT_DIR/summary.tsv; prints a
-# table (result, ASan errors, leaked bytes direct (definitely lost) / indirect, bytes suppressed, per test)
-# and exits 1 on any ASan error, any leak not suppressed or any failed test. Not part of CI: the
-# instrumented build of the workspace's dependencies takes ~20 min on two cores, the tests ~5 min.
+# Writes OUT_DIR/build.log, OUT_DIR/<binary>.<test>.log (test output + sanitizer reports) and
+# OUT_DIR/summary.tsv; prints a table (result, ASan errors, leaked bytes direct (definitely lost) /
+# indirect, bytes suppressed, per test) and exits 1 on any ASan error, any leak not suppressed or any
+# failed test. Not part of CI: the instrumented build of the workspace's dependencies takes ~20 min on
+# two cores, the tests ~5 min.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -30,7 +31,7 @@ declare -A BIN
 while IFS=$'\t' read -r name exe; do
   BIN[$name]=$exe
 done < <(cargo test -p gst-dtfsal --locked --target "$TARGET" --no-run --test element --test scenarios \
-  --message-format=json 2>/dev/null \
+  --message-format=json 2>"$OUT/build.log" \
   | python3 -c '
 import json, sys
 for line in sys.stdin:
@@ -39,7 +40,11 @@ for line in sys.stdin:
         print(m["target"]["name"] + "\t" + m["executable"])
 ')
 for b in element scenarios; do
-  [ -x "${BIN[$b]:-}" ] || { echo "sanitize: no test binary for $b (build failed?)" >&2; exit 1; }
+  if [ ! -x "${BIN[$b]:-}" ]; then
+    tail -20 "$OUT/build.log" >&2
+    echo "sanitize: no test binary for $b: the build failed ($OUT/build.log)" >&2
+    exit 1
+  fi
 done
 
 if [ -z "${TESTS:-}" ]; then
