@@ -1,13 +1,15 @@
 # Shared settings of the pipeline scripts (sourced, not run).
 #   DTFSAL_BUILD  cargo profile directory holding libgstdtfsal.so (default: release;
 #                 build it with `cargo build -p gst-dtfsal --release`)
+#   CARGO_TARGET_DIR  cargo's target directory, as for cargo (default: target/ of the repository)
 #   MODEL         DTFSal weight file (default: empty = the element's embedded demo model)
 #   MEDIA         input file (default: media/bigbuckbunny.mp4, bundled)
 #   INTERVAL      run the model every N frames (default 1)
 #   THREADS       engine threads (0: one per core)
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DTFSAL_BUILD="${DTFSAL_BUILD:-release}"
-export GST_PLUGIN_PATH="$REPO/target/$DTFSAL_BUILD${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
+TARGET_DIR="$(realpath -m "${CARGO_TARGET_DIR:-$REPO/target}")"
+export GST_PLUGIN_PATH="$TARGET_DIR/$DTFSAL_BUILD${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
 MODEL="${MODEL:-}"
 # the element property, only when a model is given (an empty `model=` would swallow the next property)
 MODEL_ARG=${MODEL:+model=\"$MODEL\"}
@@ -15,8 +17,8 @@ MEDIA="${MEDIA:-$REPO/media/bigbuckbunny.mp4}"
 INTERVAL="${INTERVAL:-1}"
 THREADS="${THREADS:-0}"
 
-if [ ! -e "$REPO/target/$DTFSAL_BUILD/libgstdtfsal.so" ]; then
-  echo "libgstdtfsal.so not found in target/$DTFSAL_BUILD: run cargo build -p gst-dtfsal --release (or set DTFSAL_BUILD=debug)" >&2
+if [ ! -e "$TARGET_DIR/$DTFSAL_BUILD/libgstdtfsal.so" ]; then
+  echo "libgstdtfsal.so not found in $TARGET_DIR/$DTFSAL_BUILD: run cargo build -p gst-dtfsal --release (or set DTFSAL_BUILD=debug)" >&2
   exit 1
 fi
 if ! gst-inspect-1.0 dtfsal >/dev/null 2>&1; then

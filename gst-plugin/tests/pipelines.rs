@@ -16,7 +16,7 @@ fn newest(dir: &Path) -> std::time::SystemTime {
         .unwrap_or(std::time::UNIX_EPOCH)
 }
 
-/// `target/<profile>` holding a libgstdtfsal.so built from the current sources. `cargo test` builds
+/// `<target dir>/<profile>` holding a libgstdtfsal.so built from the current sources. `cargo test` builds
 /// the library only as an rlib, so the cdylib comes from `cargo build -p gst-dtfsal` (scripts/test.sh).
 fn plugin_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -36,18 +36,16 @@ fn plugin_dir() -> PathBuf {
 fn run_file_map(model: Option<&Path>, out: &Path) -> std::process::Output {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let profile_dir = plugin_dir();
-    // common.sh looks in $REPO/target/$DTFSAL_BUILD: name the directory relative to that.
-    let build = profile_dir.strip_prefix(repo.join("target").canonicalize().unwrap()).map(Path::to_path_buf);
+    // common.sh looks in $CARGO_TARGET_DIR/$DTFSAL_BUILD (default target dir: $REPO/target)
+    let (target, build) = (profile_dir.parent().unwrap(), profile_dir.file_name().unwrap());
     let mut cmd = Command::new("bash");
     cmd.arg(repo.join("pipelines/file-map.sh"))
         .env("OUT", out)
         .env("INTERVAL", "16")
         .env("THREADS", "2")
+        .env("CARGO_TARGET_DIR", target)
+        .env("DTFSAL_BUILD", build)
         .env_remove("MODEL");
-    match build {
-        Ok(b) => cmd.env("DTFSAL_BUILD", b),
-        Err(_) => panic!("the test binary is not under {}/target (CARGO_TARGET_DIR set?)", repo.display()),
-    };
     if let Some(m) = model {
         cmd.env("MODEL", m);
     }

@@ -794,6 +794,12 @@ impl Dtfsal {
             if state.worker.outstanding() == 0 {
                 continue;
             }
+            if !out.is_empty() {
+                // Frames whose maps are in leave before the next wait (the next call goes on from
+                // here): a backlog of ready clips, as at the start, when the first audio window
+                // completes, would otherwise hold every frame until all of them are done.
+                return Ok(());
+            }
             loop {
                 if self.flushing.load(Ordering::SeqCst) || self.obj().src_pad().pad_flags().contains(gst::PadFlags::FLUSHING) {
                     return Err(gst::FlowError::Flushing);
@@ -942,13 +948,24 @@ impl Dtfsal {
     /// Output caps for input `caps` under `output`.
     fn output_caps(output: Output, caps: &gst::Caps, info: &VideoInfo) -> gst::Caps {
         match output {
-            Output::Map => gst_video::VideoCapsBuilder::new()
-                .format(VideoFormat::Gray8)
-                .width(info.width() as i32)
-                .height(info.height() as i32)
-                .framerate(info.fps())
-                .pixel_aspect_ratio(info.par())
-                .build(),
+            Output::Map => {
+                let mut out = gst_video::VideoCapsBuilder::new()
+                    .format(VideoFormat::Gray8)
+                    .width(info.width() as i32)
+                    .height(info.height() as i32)
+                    .framerate(info.fps())
+                    .pixel_aspect_ratio(info.par())
+                    .build();
+                // A variable rate (framerate=0/1) stays one: VideoInfo reads its max-framerate as the rate.
+                if let (Some(s), Some(o)) = (caps.structure(0), out.make_mut().structure_mut(0)) {
+                    for field in ["framerate", "max-framerate"] {
+                        if let Ok(v) = s.value(field) {
+                            o.set_value(field, v.clone());
+                        }
+                    }
+                }
+                out
+            }
             _ => caps.clone(),
         }
     }
