@@ -73,8 +73,16 @@ static MODEL: LazyLock<PathBuf> = LazyLock::new(|| {
         StorageDtype::F32,
     )
     .expect("micro model encodes");
-    let path = std::env::temp_dir().join(format!("dtfsal-fuzz-micro-{}.safetensors", std::process::id()));
-    std::fs::write(&path, bytes).expect("write the micro model");
+    // The bytes are the same in every process: one file named by their hash (FNV-1a), written
+    // under a per-process name and renamed into place, so parallel jobs share it and runs leave
+    // one file behind, not one per process.
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    let path = std::env::temp_dir().join(format!("dtfsal-fuzz-micro-{hash:016x}.safetensors"));
+    if std::fs::read(&path).ok().as_deref() != Some(&bytes[..]) {
+        let partial = path.with_extension(format!("{}.partial", std::process::id()));
+        std::fs::write(&partial, &bytes).expect("write the micro model");
+        std::fs::rename(&partial, &path).expect("move the micro model into place");
+    }
     path
 });
 
