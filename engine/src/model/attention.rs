@@ -5,6 +5,7 @@
 use rayon::prelude::*;
 
 use super::params::Params;
+use crate::ops::buffer_pool::BufferPool;
 use crate::ops::gemm::{MatRef, matmul_serial};
 use crate::ops::linear::Linear;
 use crate::ops::norm::LayerNorm;
@@ -34,10 +35,10 @@ struct Pool {
 impl Pool {
     /// One of q/k/v inside the projection `qkv [1 + THW, 3 * heads * d]` (`which` = 0, 1, 2) ->
     /// `[heads, 1 + T'H'W', d]`: class token carried through, spatial tokens pooled, then LayerNorm.
-    fn forward(&self, qkv: &[f32], which: usize, heads: usize, d: usize, thw: Thw) -> Vec<f32> {
+    fn forward(&self, qkv: &[f32], which: usize, heads: usize, d: usize, thw: Thw, buffers: &BufferPool) -> Vec<f32> {
         let rs = 3 * heads * d;
         let n_out = 1 + self.win.out_grid(thw).iter().product::<usize>();
-        let mut out = vec![0.0f32; heads * n_out * d];
+        let mut out = buffers.take(heads * n_out * d); // class token copied, spatial tokens pooled: all written
         out.par_chunks_mut(n_out * d).enumerate().for_each(|(h, dst)| {
             let c0 = which * heads * d + h * d;
             dst[..d].copy_from_slice(&qkv[c0..c0 + d]);
@@ -125,19 +126,21 @@ impl PoolingAttention {
         })
     }
 
-    /// `xn [1 + THW, C_in]` (normed) -> (`[1 + T'H'W', C_out]`, q grid).
-    pub fn forward(&self, xn: &[f32], thw: Thw) -> (Vec<f32>, Thw) {
+    /// `xn [1 + THW, C_in]` (normed) -> (`[1 + T'H'W', C_out]`, q grid). The large temporaries and the
+    /// output come from `buffers`.
+    pub fn forward(&self, xn: &[f32], thw: Thw, buffers: &BufferPool) -> (Vec<f32>, Thw) {
         let (heads, d) = (self.heads, self.head_dim);
         let n = 1 + thw.iter().product::<usize>();
         let cout = heads * d;
-        let qkv = self.qkv.forward(xn, n); // [n, 3 * heads * d]
+        let mut qkv = buffers.take(n * self.qkv.cout); // [n, 3 * heads * d]
+        self.qkv.forward_into(xn, n, &mut qkv);
         let (q_thw, k_thw) = (pooled(thw, self.stride_q), pooled(thw, self.stride_kv));
         // [heads, 1 + pooled THW, d] each; the three pools are independent
         let (q, (k, v)) = rayon::join(
-            || self.pool_q.forward(&qkv, 0, heads, d, thw),
-            || rayon::join(|| self.pool_k.forward(&qkv, 1, heads, d, thw), || self.pool_v.forward(&qkv, 2, heads, d, thw)),
+            || self.pool_q.forward(&qkv, 0, heads, d, thw, buffers),
+            || rayon::join(|| self.pool_k.forward(&qkv, 1, heads, d, thw, buffers), || self.pool_v.forward(&qkv, 2, heads, d, thw, buffers)),
         );
-        drop(qkv);
+        buffers.give(qkv);
         let nq = 1 + q_thw.iter().product::<usize>();
         let nk = 1 + k_thw.iter().product::<usize>();
         let scale = 1.0 / (d as f32).sqrt();
@@ -181,7 +184,7 @@ impl PoolingAttention {
             })
             .collect();
         // [heads][blocks] of [rows, d] -> [nq, heads * d], one row block per task
-        let mut merged = vec![0.0f32; nq * cout];
+        let mut merged = buffers.take(nq * cout); // every row block's heads written below
         merged.par_chunks_mut(ROW_BLOCK * cout).enumerate().for_each(|(b, dst)| {
             for h in 0..heads {
                 let (rh, r0, o) = &results[h * blocks + b];
@@ -191,7 +194,13 @@ impl PoolingAttention {
                 }
             }
         });
-        (self.project.forward(&merged, nq), q_thw)
+        for pooled in [q, k, v] {
+            buffers.give(pooled);
+        }
+        let mut out = buffers.take(nq * self.project.cout);
+        self.project.forward_into(&merged, nq, &mut out);
+        buffers.give(merged);
+        (out, q_thw)
     }
 
     /// Adds `q·R_t[qt,kt] + q·R_h[qh,kh] + q·R_w[qw,kw]` to the spatial part of one logits row.

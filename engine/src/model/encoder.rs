@@ -6,6 +6,7 @@ use super::attention::{Thw, pooled};
 use super::mvit_block::{BlockSetting, MultiscaleBlock};
 use super::params::Params;
 use crate::config::ModelConfig;
+use crate::ops::buffer_pool::BufferPool;
 use crate::ops::conv::Conv3d;
 use crate::ops::norm::LayerNorm;
 use crate::tensor::{Tensor, transpose, transpose_into};
@@ -36,6 +37,8 @@ pub struct VideoEncoder {
     blocks: Vec<MultiscaleBlock>,
     /// After the last block of each stage: stage_norms.0..2, then the pretrained final norm.
     tap_norms: Vec<(usize, LayerNorm)>,
+    /// The blocks' token matrices and temporaries, reused across blocks and clips.
+    buffers: BufferPool,
 }
 
 impl VideoEncoder {
@@ -59,6 +62,7 @@ impl VideoEncoder {
             class_token: params.vec("encoder.mvit.pos_encoding.class_token")?,
             blocks,
             tap_norms,
+            buffers: BufferPool::default(),
         })
     }
 
@@ -67,7 +71,7 @@ impl VideoEncoder {
         let e = self.conv_proj.forward(video); // [C0, T/2, H/4, W/4]
         let [c0, t, h, w] = e.dims4();
         let sp = t * h * w;
-        let mut x = vec![0.0f32; (1 + sp) * c0]; // tokens [1 + THW, C0], class token first
+        let mut x = self.buffers.take((1 + sp) * c0); // tokens [1 + THW, C0], class token first; all written
         x[..c0].copy_from_slice(&self.class_token);
         transpose_into(e.data(), c0, sp, &mut x[c0..]);
         if let Some(tr) = trace.as_deref_mut() {
@@ -78,7 +82,7 @@ impl VideoEncoder {
         let profile = std::env::var_os("DTFSAL_PROFILE").is_some();
         for (i, block) in self.blocks.iter().enumerate() {
             let t0 = std::time::Instant::now();
-            let (y, new_thw) = block.forward(x, thw);
+            let (y, new_thw) = block.forward(x, thw, &self.buffers);
             if profile {
                 eprintln!("profile:   block{i:<3} {:8.1} ms", t0.elapsed().as_secs_f64() * 1e3);
             }
@@ -93,6 +97,7 @@ impl VideoEncoder {
                 tr.insert(format!("encoder/block{i}"), Tensor::from_vec(&[1, n, c], x.clone()));
             }
         }
+        self.buffers.give(x);
         feats
     }
 }
@@ -101,4 +106,39 @@ impl VideoEncoder {
 fn tokens_to_volume(x: &[f32], c: usize, thw: Thw) -> Tensor {
     let sp = thw.iter().product::<usize>();
     Tensor::from_vec(&[c, thw[0], thw[1], thw[2]], transpose(&x[c..], sp, c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::weights::WeightFile;
+
+    /// Buffers taken from the pool hold whatever their last use left: the encoder must overwrite all
+    /// of them. Spares full of NaN, of every size the blocks ask for, must not change a value.
+    #[test]
+    fn reused_buffers_full_of_nan_change_nothing() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/tiny-av.weights.safetensors");
+        let file = WeightFile::open(&path).expect("committed tiny weights");
+        let cfg = file.config().clone();
+        let encoder = VideoEncoder::load(&Params::new(&file), &cfg).expect("encoder");
+        let n = 3 * cfg.clip_len * cfg.height * cfg.width;
+        let video = Tensor::from_vec(&[3, cfg.clip_len, cfg.height, cfg.width], (0..n).map(|i| ((i as f32) * 0.37).sin()).collect());
+        let fresh = encoder.forward(&video, None);
+        // the sizes the last pass used, now poisoned; and the same again for a second pass
+        for _ in 0..2 {
+            let spares: Vec<Vec<f32>> = std::iter::from_fn(|| Some(encoder.buffers.take(0))).take(8).collect();
+            for mut b in spares {
+                let cap = b.capacity();
+                b.resize(cap, f32::NAN);
+                b.fill(f32::NAN);
+                encoder.buffers.give(b);
+            }
+            assert!(encoder.buffers.kept_values() > 0, "the pass handed buffers back");
+            let reused = encoder.forward(&video, None);
+            for (a, b) in fresh.iter().zip(&reused) {
+                assert_eq!(a.shape(), b.shape());
+                assert!(a.data().iter().zip(b.data()).all(|(x, y)| x.to_bits() == y.to_bits()), "a stale value leaked into the features");
+            }
+        }
+    }
 }

@@ -3,6 +3,7 @@
 use super::attention::{PoolingAttention, Thw, pooled};
 use super::params::Params;
 use crate::ops::act::gelu;
+use crate::ops::buffer_pool::BufferPool;
 use crate::ops::linear::Linear;
 use crate::ops::norm::LayerNorm;
 use crate::ops::token_pool::{self, Rows, Window};
@@ -43,27 +44,47 @@ impl MultiscaleBlock {
         })
     }
 
-    /// `x [1 + THW, C_in]` -> (`[1 + T'H'W', C_out]`, new grid).
-    pub fn forward(&self, x: Vec<f32>, thw: Thw) -> (Vec<f32>, Thw) {
+    /// `x [1 + THW, C_in]` -> (`[1 + T'H'W', C_out]`, new grid). Temporaries come from and go back to
+    /// `buffers`, and so does `x` when the output is a new buffer.
+    pub fn forward(&self, x: Vec<f32>, thw: Thw, buffers: &BufferPool) -> (Vec<f32>, Thw) {
         let n = 1 + thw.iter().product::<usize>();
-        let xn = self.norm1.forward_rows_copy(&x);
-        let (attn, q_thw) = self.attn.forward(&xn, thw);
+        let mut xn = buffers.take(x.len());
+        xn.copy_from_slice(&x);
+        self.norm1.forward_rows(&mut xn);
+        let (attn, q_thw) = self.attn.forward(&xn, thw, buffers);
         let skip = match &self.project {
-            Some(p) => p.forward(&xn, n),
+            Some(p) => {
+                let mut s = buffers.take(n * self.set.cout);
+                p.forward_into(&xn, n, &mut s);
+                buffers.give(x);
+                s
+            }
             None => x,
         };
+        buffers.give(xn);
         let mut x = if self.set.stride_q.iter().product::<usize>() > 1 {
-            pool_skip(&skip, self.set.cout, thw, self.set.stride_q)
+            let pooled = pool_skip(&skip, self.set.cout, thw, self.set.stride_q, buffers);
+            buffers.give(skip);
+            pooled
         } else {
             skip
         };
         debug_assert_eq!(pooled(thw, self.set.stride_q), q_thw);
         add_assign(&mut x, &attn);
+        buffers.give(attn);
         let nq = 1 + q_thw.iter().product::<usize>();
-        let mut h = self.mlp1.forward(&self.norm2.forward_rows_copy(&x), nq);
+        let mut xn2 = buffers.take(x.len());
+        xn2.copy_from_slice(&x);
+        self.norm2.forward_rows(&mut xn2);
+        let mut h = buffers.take(nq * self.mlp1.cout);
+        self.mlp1.forward_into(&xn2, nq, &mut h);
+        buffers.give(xn2);
         gelu(&mut h);
-        let m = self.mlp2.forward(&h, nq);
+        let mut m = buffers.take(nq * self.set.cout);
+        self.mlp2.forward_into(&h, nq, &mut m);
+        buffers.give(h);
         add_assign(&mut x, &m);
+        buffers.give(m);
         (x, q_thw)
     }
 }
@@ -75,11 +96,11 @@ fn add_assign(x: &mut [f32], y: &[f32]) {
 }
 
 /// Skip-path max pooling, kernel `s+1` where the stride is > 1 (3x3 for (1,2,2)); class token untouched.
-fn pool_skip(x: &[f32], c: usize, thw: Thw, stride: [usize; 3]) -> Vec<f32> {
+fn pool_skip(x: &[f32], c: usize, thw: Thw, stride: [usize; 3], buffers: &BufferPool) -> Vec<f32> {
     let k = stride.map(|s| if s > 1 { s + 1 } else { s });
     let win = Window { k, stride, pad: k.map(|k| k / 2) };
     let sp_out = win.out_grid(thw).iter().product::<usize>();
-    let mut out = vec![0.0f32; (1 + sp_out) * c];
+    let mut out = buffers.take((1 + sp_out) * c); // every value written below
     out[..c].copy_from_slice(&x[..c]);
     token_pool::max_pool(Rows::dense(&x[c..], c), thw, win, &mut out[c..]);
     out

@@ -30,13 +30,19 @@ impl Linear {
 
     /// `x [n, C_in] -> [n, C_out]`.
     pub fn forward(&self, x: &[f32], n: usize) -> Vec<f32> {
-        assert_eq!(x.len(), n * self.cin, "linear: input size");
         let mut out = vec![0.0f32; n * self.cout];
+        self.forward_into(x, n, &mut out);
+        out
+    }
+
+    /// `x [n, C_in] -> out [n, C_out]`, overwriting every value of `out` (whatever it held).
+    pub fn forward_into(&self, x: &[f32], n: usize, out: &mut [f32]) {
+        assert_eq!(x.len(), n * self.cin, "linear: input size");
+        assert_eq!(out.len(), n * self.cout, "linear: output size");
         // bias first, then the product accumulated onto it: the GEMM reads C anyway, a pass saved
         if let Some(b) = &self.bias {
             out.par_chunks_mut(self.cout * 64).for_each(|rows| rows.chunks_exact_mut(self.cout).for_each(|r| r.copy_from_slice(b)));
         }
-        matmul(MatRef::new(x, n, self.cin), MatRef::new(&self.weight, self.cout, self.cin).t(), &mut out, self.cout, self.bias.is_some());
-        out
+        matmul(MatRef::new(x, n, self.cin), MatRef::new(&self.weight, self.cout, self.cin).t(), out, self.cout, self.bias.is_some());
     }
 }
