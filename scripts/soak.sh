@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Soak test: a live pipeline (videotestsrc + audiotestsrc, is-live, 25 fps) through the element in
 # live mode for SECONDS, sampling the process's RSS and open file descriptors every SAMPLE_EVERY seconds.
-# Reports the RSS slope after warm-up (least squares, % of the mean RSS per hour), the descriptor
+# Reports the RSS slope after warm-up (least squares over the running maximum, % of its mean per hour), the descriptor
 # range, and the output frame rate against the input's 25 fps.
 #   Usage: scripts/soak.sh [SECONDS] [OUT_DIR]     (defaults: 3600, out/soak)
 #   env: SAMPLE_EVERY (10), WARMUP seconds left out of the slope (60), THREADS (engine threads, 0: all),
@@ -51,7 +51,11 @@ import csv, json, re, sys
 out, warmup, max_growth, elapsed = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 rows = [(float(r["t_s"]), float(r["rss_kb"]), int(r["fds"])) for r in csv.DictReader(open(f"{out}/samples.csv"))]
 late = [r for r in rows if r[0] >= warmup] or rows
-t = [r[0] for r in late]; m = [r[1] for r in late]
+# slope of the running maximum: a leak raises the high-water mark, while a momentary dip (a buffer
+# freed and mapped again between two samples) is not growth and must not tilt the fit
+t = [r[0] for r in late]; m = []
+for r in late:
+    m.append(max(r[1], m[-1]) if m else r[1])
 tm, mm = sum(t) / len(t), sum(m) / len(m)
 var = sum((x - tm) ** 2 for x in t)
 slope_kb_s = sum((x - tm) * (y - mm) for x, y in zip(t, m)) / var if var else 0.0
@@ -62,7 +66,7 @@ log = open(f"{out}/gst.log", errors="replace").read()
 counts = re.findall(r"rendered: (\d+), dropped: (\d+), current: [\d.]+, average: ([\d.]+)", log)
 frames = int(counts[-1][0]) + int(counts[-1][1]) if counts else 0
 fps = float(counts[-1][2]) if counts else 0.0
-summary = {"seconds": elapsed, "samples": len(rows), "warmup_s": warmup, "rss_mb_mean": round(mm / 1024, 1),
+summary = {"seconds": elapsed, "samples": len(rows), "warmup_s": warmup, "rss_mib_mean": round(mm / 1024, 1),
            "rss_growth_pct_per_hour": round(growth, 3), "fds_min": min(fds), "fds_max": max(fds),
            "frames_out": frames, "fps_out": round(fps, 2), "fps_in": 25}
 json.dump(summary, open(f"{out}/summary.json", "w"), indent=1)
