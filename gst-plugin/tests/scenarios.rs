@@ -326,6 +326,36 @@ fn joined(h: JoinHandle<Result<(), String>>) {
     h.join().expect("feeder thread").expect("every push accepted");
 }
 
+/// Plays a pipeline from [`fed_pipeline`]: streams `audio` and `video` (caps `video_caps`), each then
+/// EOS, waits for EOS on the bus, joins the feeders and stops the pipeline. Returns the buffers that
+/// left and the warnings posted.
+fn play_to_eos(
+    (p, v, a, out): (&gst::Pipeline, &Feeder, &Feeder, &Outputs),
+    video_caps: gst::Caps,
+    mut video: Vec<Item>,
+    mut audio: Vec<Item>,
+) -> (Vec<gst::Buffer>, Vec<String>) {
+    p.set_state(gst::State::Playing).unwrap();
+    let t0 = Instant::now();
+    audio.push(Item::Ev(gst::event::Eos::new()));
+    video.push(Item::Ev(gst::event::Eos::new()));
+    let ha = a.start(audio_caps(), audio, t0);
+    let hv = v.start(video_caps, video, t0);
+    let warnings = wait_eos(p, 80);
+    joined(hv);
+    joined(ha);
+    p.set_state(gst::State::Null).unwrap();
+    (buffers(out), warnings)
+}
+
+/// `items` with the DISCONT flag set on the first buffer.
+fn discont(mut items: Vec<Item>) -> Vec<Item> {
+    if let Some(Item::Buf(b)) = items.first_mut() {
+        b.make_mut().set_flags(gst::BufferFlags::DISCONT);
+    }
+    items
+}
+
 /// Sync mode with `interval`: every frame carries the map of the last analysed frame.
 fn assert_sync_maps(buffers: &[gst::Buffer], interval: i32) {
     for (i, b) in buffers.iter().enumerate() {
@@ -371,19 +401,7 @@ fn audio_ending_early_is_silence_for_the_rest() {
     scenario(LIMIT, || {
         let (p, _, v, a, out) = fed_pipeline("interval=16", false);
         let info = video_info(gst::Fraction::new(FPS as i32, 1));
-        p.set_state(gst::State::Playing).unwrap();
-        let t0 = Instant::now();
-        let mut audio_items = audio(0, 1_000_000_000);
-        audio_items.push(Item::Ev(gst::event::Eos::new()));
-        let ha = a.start(audio_caps(), audio_items, t0);
-        let mut video_items = frames(&info, 0, 125);
-        video_items.push(Item::Ev(gst::event::Eos::new()));
-        let hv = v.start(info.to_caps().unwrap(), video_items, t0);
-        let warnings = wait_eos(&p, 80);
-        joined(hv);
-        joined(ha);
-        p.set_state(gst::State::Null).unwrap();
-        let bufs = buffers(&out);
+        let (bufs, warnings) = play_to_eos((&p, &v, &a, &out), info.to_caps().unwrap(), frames(&info, 0, 125), audio(0, 1_000_000_000));
         assert_eq!(pts_ns(&bufs), (0..125).map(|i| i * FRAME_NS).collect::<Vec<_>>());
         assert_sync_maps(&bufs, 16);
         assert!(warnings.is_empty(), "{warnings:?}");
@@ -397,19 +415,7 @@ fn audio_starting_seconds_after_the_video() {
     scenario(LIMIT, || {
         let (p, _, v, a, out) = fed_pipeline("interval=16", false);
         let info = video_info(gst::Fraction::new(FPS as i32, 1));
-        p.set_state(gst::State::Playing).unwrap();
-        let t0 = Instant::now();
-        let mut audio_items = audio(2_500_000_000, 1_500_000_000);
-        audio_items.push(Item::Ev(gst::event::Eos::new()));
-        let ha = a.start(audio_caps(), audio_items, t0);
-        let mut video_items = frames(&info, 0, 100);
-        video_items.push(Item::Ev(gst::event::Eos::new()));
-        let hv = v.start(info.to_caps().unwrap(), video_items, t0);
-        let warnings = wait_eos(&p, 80);
-        joined(hv);
-        joined(ha);
-        p.set_state(gst::State::Null).unwrap();
-        let bufs = buffers(&out);
+        let (bufs, warnings) = play_to_eos((&p, &v, &a, &out), info.to_caps().unwrap(), frames(&info, 0, 100), audio(2_500_000_000, 1_500_000_000));
         assert_eq!(pts_ns(&bufs), (0..100).map(|i| i * FRAME_NS).collect::<Vec<_>>());
         assert_sync_maps(&bufs, 16);
         assert!(warnings.is_empty(), "{warnings:?}");
@@ -485,29 +491,15 @@ fn timestamp_gap_in_video_and_gap_event_on_audio() {
     scenario(LIMIT, || {
         let (p, _, v, a, out) = fed_pipeline("interval=16", false);
         let info = video_info(gst::Fraction::new(FPS as i32, 1));
-        p.set_state(gst::State::Playing).unwrap();
-        let t0 = Instant::now();
         let mut audio_items = audio(0, 1_000_000_000);
         audio_items.push(Item::Ev(
             gst::event::Gap::builder(gst::ClockTime::from_seconds(1)).duration(gst::ClockTime::from_mseconds(500)).build(),
         ));
         audio_items.extend(audio(1_500_000_000, 1_500_000_000));
-        audio_items.push(Item::Ev(gst::event::Eos::new()));
-        let ha = a.start(audio_caps(), audio_items, t0);
         // frames 0..25 (0-0.96 s), then 37..75 (1.48-2.96 s)
         let mut video_items = frames(&info, 0, 25);
-        let mut after = frames(&info, 37, 38);
-        if let Some(Item::Buf(b)) = after.first_mut() {
-            b.make_mut().set_flags(gst::BufferFlags::DISCONT);
-        }
-        video_items.extend(after);
-        video_items.push(Item::Ev(gst::event::Eos::new()));
-        let hv = v.start(info.to_caps().unwrap(), video_items, t0);
-        let warnings = wait_eos(&p, 80);
-        joined(hv);
-        joined(ha);
-        p.set_state(gst::State::Null).unwrap();
-        let bufs = buffers(&out);
+        video_items.extend(discont(frames(&info, 37, 38)));
+        let (bufs, warnings) = play_to_eos((&p, &v, &a, &out), info.to_caps().unwrap(), video_items, audio_items);
         let want: Vec<u64> = (0..25).chain(37..75).map(|i| i * FRAME_NS).collect();
         assert_eq!(pts_ns(&bufs), want);
         assert_sync_maps(&bufs, 16);
@@ -523,9 +515,6 @@ fn gap_event_on_video_is_no_frame() {
     scenario(LIMIT, || {
         let (p, _, v, a, out) = fed_pipeline("interval=8 alignment=last", false);
         let info = video_info(gst::Fraction::new(FPS as i32, 1));
-        p.set_state(gst::State::Playing).unwrap();
-        let t0 = Instant::now();
-        let ha = a.start(audio_caps(), vec![Item::Ev(gst::event::Eos::new())], t0);
         let mut video_items = frames(&info, 0, 20);
         video_items.push(Item::Ev(
             gst::event::Gap::builder(gst::ClockTime::from_nseconds(20 * FRAME_NS))
@@ -533,13 +522,7 @@ fn gap_event_on_video_is_no_frame() {
                 .build(),
         ));
         video_items.extend(frames(&info, 25, 15));
-        video_items.push(Item::Ev(gst::event::Eos::new()));
-        let hv = v.start(info.to_caps().unwrap(), video_items, t0);
-        let warnings = wait_eos(&p, 80);
-        joined(hv);
-        joined(ha);
-        p.set_state(gst::State::Null).unwrap();
-        let bufs = buffers(&out);
+        let (bufs, warnings) = play_to_eos((&p, &v, &a, &out), info.to_caps().unwrap(), video_items, vec![]);
         assert_eq!(pts_ns(&bufs), (0..20).chain(25..40).map(|i| i * FRAME_NS).collect::<Vec<_>>());
         assert_sync_maps(&bufs, 8);
         assert!(warnings.is_empty(), "{warnings:?}");
@@ -553,29 +536,11 @@ fn timestamps_jumping_backwards_with_discont() {
     scenario(LIMIT, || {
         let (p, _, v, a, out) = fed_pipeline("interval=16", false);
         let info = video_info(gst::Fraction::new(FPS as i32, 1));
-        p.set_state(gst::State::Playing).unwrap();
-        let t0 = Instant::now();
         let mut audio_items = audio(0, 1_200_000_000);
-        let mut back = audio(600_000_000, 1_200_000_000);
-        if let Some(Item::Buf(b)) = back.first_mut() {
-            b.make_mut().set_flags(gst::BufferFlags::DISCONT);
-        }
-        audio_items.extend(back);
-        audio_items.push(Item::Ev(gst::event::Eos::new()));
-        let ha = a.start(audio_caps(), audio_items, t0);
+        audio_items.extend(discont(audio(600_000_000, 1_200_000_000)));
         let mut video_items = frames(&info, 0, 30);
-        let mut back = frames(&info, 15, 30);
-        if let Some(Item::Buf(b)) = back.first_mut() {
-            b.make_mut().set_flags(gst::BufferFlags::DISCONT);
-        }
-        video_items.extend(back);
-        video_items.push(Item::Ev(gst::event::Eos::new()));
-        let hv = v.start(info.to_caps().unwrap(), video_items, t0);
-        let warnings = wait_eos(&p, 80);
-        joined(hv);
-        joined(ha);
-        p.set_state(gst::State::Null).unwrap();
-        let bufs = buffers(&out);
+        video_items.extend(discont(frames(&info, 15, 30)));
+        let (bufs, warnings) = play_to_eos((&p, &v, &a, &out), info.to_caps().unwrap(), video_items, audio_items);
         let want: Vec<u64> = (0..30).chain(15..45).map(|i| i * FRAME_NS).collect();
         assert_eq!(pts_ns(&bufs), want);
         assert_sync_maps(&bufs, 16);
@@ -620,12 +585,7 @@ fn variable_framerate() {
             pts.push(t);
             t += steps_ms[i % steps_ms.len()] * 1_000_000;
         }
-        p.set_state(gst::State::Playing).unwrap();
-        let t0 = Instant::now();
-        let mut audio_items = audio(0, t + 500_000_000);
-        audio_items.push(Item::Ev(gst::event::Eos::new()));
-        let ha = a.start(audio_caps(), audio_items, t0);
-        let mut video_items: Vec<Item> = pts
+        let video_items: Vec<Item> = pts
             .iter()
             .enumerate()
             .map(|(i, &p)| {
@@ -633,13 +593,7 @@ fn variable_framerate() {
                 Item::Buf(frame(&info, i as u64, p, duration))
             })
             .collect();
-        video_items.push(Item::Ev(gst::event::Eos::new()));
-        let hv = v.start(caps, video_items, t0);
-        let warnings = wait_eos(&p, 80);
-        joined(hv);
-        joined(ha);
-        p.set_state(gst::State::Null).unwrap();
-        let bufs = buffers(&out);
+        let (bufs, warnings) = play_to_eos((&p, &v, &a, &out), caps, video_items, audio(0, t + 500_000_000));
         assert_eq!(pts_ns(&bufs), pts);
         assert_sync_maps(&bufs, 8);
         // output=map: GRAY8 caps that keep the variable rate (not max-framerate as a fixed rate)
