@@ -132,8 +132,7 @@ impl PoolingAttention {
         let (heads, d) = (self.heads, self.head_dim);
         let n = 1 + thw.iter().product::<usize>();
         let cout = heads * d;
-        let mut qkv = buffers.take(n * self.qkv.cout); // [n, 3 * heads * d]
-        self.qkv.forward_into(xn, n, &mut qkv);
+        let qkv = self.qkv.forward_pooled(xn, n, buffers); // [n, 3 * heads * d]
         let (q_thw, k_thw) = (pooled(thw, self.stride_q), pooled(thw, self.stride_kv));
         // [heads, 1 + pooled THW, d] each; the three pools are independent
         let (q, (k, v)) = rayon::join(
@@ -197,8 +196,7 @@ impl PoolingAttention {
         for pooled in [q, k, v] {
             buffers.give(pooled);
         }
-        let mut out = buffers.take(nq * self.project.cout);
-        self.project.forward_into(&merged, nq, &mut out);
+        let out = self.project.forward_pooled(&merged, nq, buffers);
         buffers.give(merged);
         (out, q_thw)
     }

@@ -48,16 +48,12 @@ impl MultiscaleBlock {
     /// `buffers`, and so does `x` when the output is a new buffer.
     pub fn forward(&self, x: Vec<f32>, thw: Thw, buffers: &BufferPool) -> (Vec<f32>, Thw) {
         let n = 1 + thw.iter().product::<usize>();
-        let mut xn = buffers.take(x.len());
-        xn.copy_from_slice(&x);
-        self.norm1.forward_rows(&mut xn);
+        let xn = self.norm1.forward_rows_copy_pooled(&x, buffers);
         let (attn, q_thw) = self.attn.forward(&xn, thw, buffers);
         let skip = match &self.project {
             Some(p) => {
-                let mut s = buffers.take(n * self.set.cout);
-                p.forward_into(&xn, n, &mut s);
                 buffers.give(x);
-                s
+                p.forward_pooled(&xn, n, buffers)
             }
             None => x,
         };
@@ -73,15 +69,11 @@ impl MultiscaleBlock {
         add_assign(&mut x, &attn);
         buffers.give(attn);
         let nq = 1 + q_thw.iter().product::<usize>();
-        let mut xn2 = buffers.take(x.len());
-        xn2.copy_from_slice(&x);
-        self.norm2.forward_rows(&mut xn2);
-        let mut h = buffers.take(nq * self.mlp1.cout);
-        self.mlp1.forward_into(&xn2, nq, &mut h);
+        let xn2 = self.norm2.forward_rows_copy_pooled(&x, buffers);
+        let mut h = self.mlp1.forward_pooled(&xn2, nq, buffers);
         buffers.give(xn2);
         gelu(&mut h);
-        let mut m = buffers.take(nq * self.set.cout);
-        self.mlp2.forward_into(&h, nq, &mut m);
+        let m = self.mlp2.forward_pooled(&h, nq, buffers);
         buffers.give(h);
         add_assign(&mut x, &m);
         buffers.give(m);

@@ -2,6 +2,7 @@
 
 use rayon::prelude::*;
 
+use super::buffer_pool::BufferPool;
 use super::gemm::{MatRef, matmul};
 
 #[derive(Clone, Debug)]
@@ -44,5 +45,12 @@ impl Linear {
             out.par_chunks_mut(self.cout * 64).for_each(|rows| rows.chunks_exact_mut(self.cout).for_each(|r| r.copy_from_slice(b)));
         }
         matmul(MatRef::new(x, n, self.cin), MatRef::new(&self.weight, self.cout, self.cin).t(), out, self.cout, self.bias.is_some());
+    }
+
+    /// [`forward`](Self::forward) into a buffer taken from `buffers`.
+    pub fn forward_pooled(&self, x: &[f32], n: usize, buffers: &BufferPool) -> Vec<f32> {
+        let mut out = buffers.take(n * self.cout);
+        self.forward_into(x, n, &mut out);
+        out
     }
 }

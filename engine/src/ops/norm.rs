@@ -2,6 +2,7 @@
 
 use rayon::prelude::*;
 
+use super::buffer_pool::BufferPool;
 use super::simd;
 
 #[derive(Clone, Debug)]
@@ -33,6 +34,14 @@ impl LayerNorm {
     /// Rows of `x [n, C]` into a new buffer.
     pub fn forward_rows_copy(&self, x: &[f32]) -> Vec<f32> {
         let mut y = x.to_vec();
+        self.forward_rows(&mut y);
+        y
+    }
+
+    /// [`forward_rows_copy`](Self::forward_rows_copy) into a buffer taken from `buffers`.
+    pub fn forward_rows_copy_pooled(&self, x: &[f32], buffers: &BufferPool) -> Vec<f32> {
+        let mut y = buffers.take(x.len());
+        y.copy_from_slice(x);
         self.forward_rows(&mut y);
         y
     }
