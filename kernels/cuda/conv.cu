@@ -9,21 +9,35 @@ struct ConvGeom {
     int to, ho, wo;        // output grid
 };
 
-// col [C*kt*kh*kw, To*Ho*Wo] (row = ((ci*kt + dz)*kh + dy)*kw + dx), zero padding.
+// col [C*kt*kh*kw, To*Ho*Wo] (row = ((ci*kt + dz)*kh + dy)*kw + dx), zero padding. Grid: x over output
+// positions, y over input channels; a thread decomposes its position once and writes all kt*kh*kw rows of
+// its channel (coalesced across the warp). Integer division is a long instruction sequence on the GPU:
+// one set per element made this kernel compute-bound at a tenth of the memory bandwidth.
 template <typename T>
 __device__ void im2col3d_impl(const float* x, T* col, ConvGeom g) {
-    long long np = (long long)g.to * g.ho * g.wo;
-    long long n = (long long)g.c * g.kt * g.kh * g.kw * np;
-    FOR_EACH(i, n) {
-        long long p = i % np;
-        int row = (int)(i / np);
-        int dx = row % g.kw, dy = (row / g.kw) % g.kh, dz = (row / (g.kw * g.kh)) % g.kt, ci = row / (g.kw * g.kh * g.kt);
-        int ox = p % g.wo, oy = (p / g.wo) % g.ho, oz = p / ((long long)g.wo * g.ho);
-        int iz = oz * g.st + dz - g.pt, iy = oy * g.sh + dy - g.ph, ix = ox * g.sw + dx - g.pw;
-        float v = 0.0f;
-        if (iz >= 0 && iz < g.t && iy >= 0 && iy < g.h && ix >= 0 && ix < g.w)
-            v = x[(((long long)ci * g.t + iz) * g.h + iy) * g.w + ix];
-        if constexpr (sizeof(T) == 2) col[i] = f32_to_f16(v); else col[i] = v;
+    const int hw = g.ho * g.wo, np = g.to * hw, kv = g.kt * g.kh * g.kw;
+    for (int p = blockIdx.x * blockDim.x + threadIdx.x; p < np; p += gridDim.x * blockDim.x) {
+        const int oz = p / hw, r = p - oz * hw, oy = r / g.wo, ox = r - oy * g.wo;
+        const int z0 = oz * g.st - g.pt, y0 = oy * g.sh - g.ph, x0 = ox * g.sw - g.pw;
+        for (int ci = blockIdx.y; ci < g.c; ci += gridDim.y) {
+            const float* src = x + (long long)ci * g.t * g.h * g.w;
+            T* dst = col + (long long)ci * kv * np + p;
+            for (int dz = 0; dz < g.kt; dz++) {
+                const int iz = z0 + dz;
+                const bool zin = iz >= 0 && iz < g.t;
+                for (int dy = 0; dy < g.kh; dy++) {
+                    const int iy = y0 + dy;
+                    const bool yin = zin && iy >= 0 && iy < g.h;
+                    const float* line = src + (iz * g.h + iy) * g.w;
+                    for (int dx = 0; dx < g.kw; dx++) {
+                        const int ix = x0 + dx;
+                        const float v = (yin && ix >= 0 && ix < g.w) ? line[ix] : 0.0f;
+                        if constexpr (sizeof(T) == 2) *dst = f32_to_f16(v); else *dst = v;
+                        dst += np;
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -62,29 +76,27 @@ extern "C" __global__ void dwconv3d(const float* x, const float* wt, const float
 // y [heads, 1 + To*Ho*Wo, d]; the class token is copied through.
 extern "C" __global__ void pool_tokens(const float* x, long long row_stride, long long head_stride, const float* wt,
                                        float* y, int heads, ConvGeom g) {
-    int d = g.c;
-    long long np = (long long)g.to * g.ho * g.wo;
-    FOR_EACH(i, (long long)heads * (np + 1) * d) {
-        int ch = i % d;
-        long long tok = (i / d) % (np + 1);
-        int hd = (int)(i / (d * (np + 1)));
-        const float* src = x + hd * head_stride;
-        if (tok == 0) { y[i] = src[ch]; continue; }
-        long long p = tok - 1;
-        int ox = p % g.wo, oy = (p / g.wo) % g.ho, oz = p / ((long long)g.wo * g.ho);
-        const float* k = wt + (long long)ch * g.kt * g.kh * g.kw;
+    // 32-bit index math (the wrapper checks heads * (1 + np) * d fits)
+    const int d = g.c, hw = g.ho * g.wo, np = g.to * hw;
+    const int n = heads * (np + 1) * d;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        const int ch = i % d, rest = i / d, tok = rest % (np + 1), hd = rest / (np + 1);
+        const float* src = x + hd * head_stride + ch;
+        if (tok == 0) { y[i] = src[0]; continue; }
+        const int p = tok - 1, oz = p / hw, r = p - oz * hw, oy = r / g.wo, ox = r - oy * g.wo;
+        const float* k = wt + ch * g.kt * g.kh * g.kw;
         float acc = 0.0f;
         for (int dz = 0; dz < g.kt; dz++) {
-            int iz = oz * g.st + dz - g.pt;
+            const int iz = oz * g.st + dz - g.pt;
             if (iz < 0 || iz >= g.t) continue;
             for (int dy = 0; dy < g.kh; dy++) {
-                int iy = oy * g.sh + dy - g.ph;
+                const int iy = oy * g.sh + dy - g.ph;
                 if (iy < 0 || iy >= g.h) continue;
                 for (int dx = 0; dx < g.kw; dx++) {
-                    int ix = ox * g.sw + dx - g.pw;
+                    const int ix = ox * g.sw + dx - g.pw;
                     if (ix < 0 || ix >= g.w) continue;
-                    long long j = 1 + ((long long)iz * g.h + iy) * g.w + ix;
-                    acc += k[(dz * g.kh + dy) * g.kw + dx] * src[j * row_stride + ch];
+                    const long long j = 1 + (iz * g.h + iy) * g.w + ix;
+                    acc += k[(dz * g.kh + dy) * g.kw + dx] * src[j * row_stride];
                 }
             }
         }

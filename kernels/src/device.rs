@@ -94,6 +94,11 @@ impl Gpu {
         Ok(Buf::new(self.stream.clone_htod(data).map_err(driver("cuMemcpyHtoD"))?))
     }
 
+    /// A new device buffer holding a copy of `buf` (stream-ordered).
+    pub fn copy<T: DeviceRepr>(&self, buf: &Buf<T>) -> Result<Buf<T>, KernelError> {
+        Ok(Buf::new(self.stream.clone_dtod(&buf.slice).map_err(driver("cuMemcpyDtoD"))?))
+    }
+
     /// Copies a device buffer back (waits for the stream).
     pub fn download<T: DeviceRepr + Default + Clone>(&self, buf: &Buf<T>) -> Result<Vec<T>, KernelError> {
         self.stream.clone_dtoh(&buf.slice).map_err(driver("cuMemcpyDtoH"))

@@ -18,7 +18,7 @@ pub mod source;
 pub use buffer::{Buf, View, ViewMut};
 pub use device::{Gpu, KernelOrigin};
 pub use gemm::{Mat, Operand};
-pub use ops::{Act, ConvGeom};
+pub use ops::{Act, ConvGeom, RelPosBias};
 
 /// Why no CUDA device can be used, or a GPU call failed.
 #[derive(Debug, thiserror::Error)]

@@ -115,6 +115,36 @@ impl ColOut<'_> {
     }
 }
 
+/// The decomposed rel-pos terms of MViTv2 attention, as [`Gpu::softmax_relpos`] adds them: the unscaled
+/// queries `q [heads, nq, d]`, the tables gathered for the query and key grids, `[Q*, K*, d]` for t, h, w,
+/// and the key grid positions from [`RelPosBias::key_table`].
+#[derive(Clone, Copy)]
+pub struct RelPosBias<'a> {
+    pub q: View<'a, f32>,
+    pub tables: [View<'a, f32>; 3],
+    pub keys: View<'a, u32>,
+    pub d: usize,
+    pub q_thw: [usize; 3],
+    pub k_thw: [usize; 3],
+}
+
+impl RelPosBias<'_> {
+    /// The grid position `(t, h, w)` of every spatial key of a `k_thw` grid, packed `t | h << 10 | w << 20`
+    /// (upload once; the softmax kernel reads it instead of dividing).
+    pub fn key_table(k_thw: [usize; 3]) -> Vec<u32> {
+        assert!(k_thw.iter().all(|&n| n < 1024), "key grid {k_thw:?} too large to pack");
+        let mut out = Vec::with_capacity(k_thw.iter().product());
+        for t in 0..k_thw[0] {
+            for h in 0..k_thw[1] {
+                for w in 0..k_thw[2] {
+                    out.push((t | h << 10 | w << 20) as u32);
+                }
+            }
+        }
+        out
+    }
+}
+
 /// `u64` device address of an optional f16 output.
 fn opt_mut<T>(v: Option<&mut ViewMut<'_, T>>, n: usize, what: &str) -> u64 {
     v.map_or(0, |v| v.need(n, what))
@@ -213,7 +243,10 @@ impl Gpu {
         let m = g.c as usize * g.kernel_volume() * g.out_positions();
         let xp = x.need(n, "im2col x");
         let (cp, half) = col.need(m, "im2col col");
-        if half { launch!(self, "im2col3d_f16", grid_for(m); xp, cp, g) } else { launch!(self, "im2col3d_f32", grid_for(m); xp, cp, g) }
+        // x: output positions, y: input channels (the kernel loops when there are more than 65,535)
+        let np = i(g.out_positions());
+        let cfg = LaunchConfig { grid_dim: ((np as u32).div_ceil(256).max(1), (g.c as u32).clamp(1, 65_535), 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
+        if half { launch!(self, "im2col3d_f16", cfg; xp, cp, g) } else { launch!(self, "im2col3d_f32", cfg; xp, cp, g) }
     }
 
     /// Depthwise Conv3d: `x [C, T, H, W]`, `w [C, kt, kh, kw]` -> `y [C, To, Ho, Wo]`.
@@ -230,6 +263,7 @@ impl Gpu {
         let n_in = 1 + (g.t * g.h * g.w) as usize;
         let out = heads * (1 + g.out_positions()) * d;
         let xp = x.need((heads - 1) * head_stride + (n_in - 1) * row_stride + d, "pool_tokens x");
+        let _ = i(out); // the kernel indexes its output in 32 bits
         let (wp, yp, rs, hs, hd) = (w.need(d * g.kernel_volume(), "pool w"), y.need(out, "pool y"), row_stride as i64, head_stride as i64, i(heads));
         launch!(self, "pool_tokens", grid_for(out); xp, rs, hs, wp, yp, hd, g)
     }
@@ -265,37 +299,33 @@ impl Gpu {
 
     // ---- attention.cu ---------------------------------------------------------------------------
 
-    /// Decomposed rel-pos dot products: `q [heads, nq, d]`, gathered tables `rt [QT, KT, d]` etc. ->
-    /// `rel [heads, nq-1, KT+KH+KW]`.
-    pub fn relpos_dots(&self, q: View<f32>, rt: View<f32>, rh: View<f32>, rw: View<f32>, rel: &mut ViewMut<f32>, heads: usize, d: usize, q_thw: [usize; 3], k_thw: [usize; 3]) -> Result<(), KernelError> {
-        let nq = 1 + q_thw.iter().product::<usize>();
-        let kk: usize = k_thw.iter().sum();
-        let out = heads * (nq - 1) * kk;
-        let (qp, tp, hp, wp) = (q.need(heads * nq * d, "relpos q"), rt.need(q_thw[0] * k_thw[0] * d, "rt"), rh.need(q_thw[1] * k_thw[1] * d, "rh"), rw.need(q_thw[2] * k_thw[2] * d, "rw"));
-        let rp = rel.need(out, "relpos out");
-        let (hh, nqi, dd) = (i(heads), i(nq), i(d));
-        let (qt, qh, qw, kt, kh, kw) = (i(q_thw[0]), i(q_thw[1]), i(q_thw[2]), i(k_thw[0]), i(k_thw[1]), i(k_thw[2]));
-        launch!(self, "relpos_dots", grid_for(out); qp, tp, hp, wp, rp, hh, nqi, dd, qt, qh, qw, kt, kh, kw)
-    }
-
-    /// Row softmax of `s [rows, nk]` (rows = heads * nq), first adding the rel-pos terms `rel` (from
-    /// [`Gpu::relpos_dots`], key grid `k_thw`) when given; optionally an f16 copy of the result.
-    pub fn softmax_relpos(&self, s: &mut ViewMut<f32>, rel: Option<(View<f32>, [usize; 3])>, p16: Option<&mut ViewMut<u16>>, nq: usize, nk: usize) -> Result<(), KernelError> {
-        let n = s.len();
-        assert_eq!(n % nk, 0);
-        let rows_ = n / nk;
-        let (k_thw, relp) = match rel {
-            Some((r, k)) => {
-                assert_eq!(1 + k.iter().product::<usize>(), nk);
-                (k, r.need((rows_ / nq) * (nq - 1) * k.iter().sum::<usize>(), "softmax rel"))
+    /// Row softmax of `s [rows, ld]` (rows = heads * nq; the first `nk` columns of each row are logits),
+    /// first adding the decomposed rel-pos terms of `rel` to the spatial queries' rows; the probabilities
+    /// go back into `s`, or only into `p16 [rows, ld]` as f16 when it is given.
+    pub fn softmax_relpos(&self, s: &mut ViewMut<f32>, ld: usize, rel: Option<RelPosBias>, p16: Option<&mut ViewMut<u16>>, nq: usize, nk: usize) -> Result<(), KernelError> {
+        assert!(nk <= ld && s.len().is_multiple_of(ld), "softmax: {} elements are not rows of stride {ld} >= {nk}", s.len());
+        let rows_ = s.len() / ld;
+        let (qp, tp, hp, wp, kp, d, q_thw, k_thw) = match rel {
+            Some(r) => {
+                assert_eq!(1 + r.k_thw.iter().product::<usize>(), nk, "softmax: key grid");
+                assert_eq!(1 + r.q_thw.iter().product::<usize>(), nq, "softmax: query grid");
+                assert_eq!(rows_ % nq, 0, "softmax: rows are not heads x queries");
+                let t = |k: usize, v: View<f32>| v.need(r.q_thw[k] * r.k_thw[k] * r.d, "rel-pos table");
+                (r.q.need(rows_ * r.d, "softmax q"), t(0, r.tables[0]), t(1, r.tables[1]), t(2, r.tables[2]), r.keys.need(nk - 1, "softmax keys"), r.d, r.q_thw, r.k_thw)
             }
-            None => ([1, 1, 1], 0),
+            None => (0, 0, 0, 0, 0, 0, [1, 1, 1], [0, 0, 0]),
         };
-        let sp = s.need(n, "softmax s");
-        let pp = opt_mut(p16, n, "softmax p16");
-        let (nqi, nki, kt, kh, kw) = (i(nq), i(nk), i(k_thw[0]), i(k_thw[1]), i(k_thw[2]));
+        let sp = s.need(rows_ * ld, "softmax s");
+        let pp = opt_mut(p16, rows_ * ld, "softmax p16");
+        let kk = k_thw.iter().sum::<usize>();
+        // the row itself in shared memory too when it fits the default 48 KB (one read of s instead of three)
+        let fixed = (kk + d) * 4;
+        let cache = fixed + nk * 4 <= 48 * 1024;
         let threads = if nk >= 1024 { 256 } else { 128 };
-        launch!(self, "softmax_relpos", rows(rows_, threads); sp, relp, pp, nqi, nki, kt, kh, kw)
+        let mut cfg = rows(rows_, threads);
+        cfg.shared_mem_bytes = (fixed + if cache { nk * 4 } else { 0 }) as u32;
+        let (ldi, nqi, nki, dd, qh, qw, kt, kh, kw, cr) = (i(ld), i(nq), i(nk), i(d), i(q_thw[1]), i(q_thw[2]), i(k_thw[0]), i(k_thw[1]), i(k_thw[2]), cache as i32);
+        launch!(self, "softmax_relpos", cfg; sp, ldi, qp, tp, hp, wp, kp, pp, nqi, nki, dd, qh, qw, kt, kh, kw, cr)
     }
 
     /// `merged [nq, heads*d] = o [heads, nq, d] (+ q on spatial tokens when residual)`.

@@ -1,6 +1,8 @@
 """PyTorch-on-GPU side of `scripts/gpu-check`: time the reference model (eager, optionally torch.compile)
 on a CUDA device at batch 1 and 8, fp32 and fp16 autocast, on the weight and input files that
-`dtfsal-gpu-check` wrote. Prints one JSON line per setting and a final summary line.
+`dtfsal-gpu-check` wrote: the forward pass on device tensors, and (mode `eager-e2e`, batch 1) the clip
+copied from host memory, the forward pass and the map copied back, as the Rust engine's ms/clip counts
+it. Prints one JSON line per setting and a final summary line.
 
     python -m dtfsal.bench_gpu --weights full-av.safetensors --input full-av.input.safetensors \
         [--batches 1 8] [--runs 10] [--compile]
@@ -81,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     audio = inputs.get("input/audio")
     audio = audio.float().to(dev) if audio is not None and model.cfg.variant != "v" else None
     results = []
-    settings = [("eager", m, b) for m in ("fp32", "fp16") for b in a.batches]
+    settings = [("eager", m, b) for m in ("fp32", "fp16") for b in a.batches] + [("eager-e2e", m, 1) for m in ("fp32", "fp16")]
+    host_video, host_audio = video.cpu(), audio.cpu() if audio is not None else None
     if a.compile:
         settings += [("compile", m, 1) for m in ("fp32", "fp16")]
     compiled = None
@@ -99,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             def run():
                 with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=prec == "fp16"):
+                    if mode == "eager-e2e":
+                        return net(host_video.to(dev), host_audio.to(dev) if host_audio is not None else None).cpu()
                     return net(v, au)
 
             if mode == "compile":

@@ -3,15 +3,21 @@
 //!
 //! ```text
 //! dtfsal-gpu-check [--device N] [--out DIR] [--runs N] [--skip-full]
+//! dtfsal-gpu-check --profile tiny|full [--precision fp32|fp16|both] [--runs N] [--warmup N]
 //! ```
 //! 1. the device, and whether the kernels came from the embedded fatbin or NVRTC;
 //! 2. per-kernel parity of every CUDA op with its CPU twin (fp32 rel err <= 1e-4, fp16 GEMMs <= 1e-2);
 //! 3. whole-model parity, CPU engine vs CUDA fp32 / fp16: the embedded tiny AV model and a full AV model
 //!    with random weights (written to DIR/full-av.safetensors with its input DIR/full-av.input.safetensors,
 //!    for `python -m dtfsal.bench_gpu` to time PyTorch on the same files);
-//! 4. timings: ms/clip (clip upload, forward, map download) one clip at a time, and over 8 queued clips.
+//! 4. timings: ms/clip (clip upload, forward, map download) one clip at a time, over 8 queued clips, and
+//!    the forward pass alone on a clip already on the device (what `bench_gpu` times for PyTorch).
 //!
 //! Everything is printed and written to DIR/gpu-check.json. Exit status 1 when a parity check fails.
+//!
+//! `--profile` only runs one config (random weights) `warmup + runs` times per precision, nothing else:
+//! with `DTFSAL_PROFILE=1` each pass prints its per-stage times (the stream is synchronised at every
+//! stage), and under `ncu` the kernels of those passes are all there is to see.
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -29,10 +35,13 @@ struct Args {
     out: PathBuf,
     runs: usize,
     skip_full: bool,
+    profile: Option<String>,
+    precision: Vec<bool>,
+    warmup: usize,
 }
 
 fn args() -> Args {
-    let mut a = Args { device: 0, out: PathBuf::from("gpu-check-out"), runs: 20, skip_full: false };
+    let mut a = Args { device: 0, out: PathBuf::from("gpu-check-out"), runs: 20, skip_full: false, profile: None, precision: vec![false, true], warmup: 3 };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         match k.as_str() {
@@ -40,8 +49,19 @@ fn args() -> Args {
             "--out" => a.out = it.next().map(PathBuf::from).expect("--out DIR"),
             "--runs" => a.runs = it.next().and_then(|v| v.parse().ok()).expect("--runs N"),
             "--skip-full" => a.skip_full = true,
+            "--profile" => a.profile = Some(it.next().expect("--profile tiny|full")),
+            "--warmup" => a.warmup = it.next().and_then(|v| v.parse().ok()).expect("--warmup N"),
+            "--precision" => {
+                a.precision = match it.next().as_deref() {
+                    Some("fp32") => vec![false],
+                    Some("fp16") => vec![true],
+                    Some("both") => vec![false, true],
+                    _ => panic!("--precision fp32|fp16|both"),
+                }
+            }
             "-h" | "--help" => {
                 println!("dtfsal-gpu-check [--device N] [--out DIR] [--runs N] [--skip-full]");
+                println!("dtfsal-gpu-check --profile tiny|full [--precision fp32|fp16|both] [--runs N] [--warmup N]");
                 std::process::exit(0);
             }
             other => panic!("unknown argument {other}"),
@@ -90,9 +110,35 @@ fn model_parity(name: &str, cpu: &Model, gpu32: &Model, gpu16: &Model, clip: &Cl
     vec![Parity::new(&format!("model {name}: map, cuda fp32 vs cpu"), false, &a, &want), Parity::new(&format!("model {name}: map, cuda fp16 vs cpu"), true, &b, &want)]
 }
 
+/// `--profile`: one config, random weights, `warmup + runs` passes per precision, each timed.
+fn profile(a: &Args, config: &str) {
+    let cfg = match config {
+        "tiny" => ModelConfig::tiny(Variant::AudioVisual),
+        "full" => ModelConfig::full(Variant::AudioVisual),
+        other => panic!("--profile tiny|full, not {other}"),
+    };
+    let path = a.out.join(format!("{}-av.safetensors", cfg.name));
+    check::write_random_weights(&cfg, 42, &path).expect("write weights");
+    let clip = check::random_clip(&cfg, 7);
+    for &fp16 in &a.precision {
+        let m = Model::from_weight_file(WeightFile::open(&path).expect("weights"), Backend::Cuda { device: a.device, fp16 }, 0).expect("cuda model");
+        assert!(m.backend().starts_with("cuda"), "the cuda backend fell back to the CPU");
+        for i in 0..a.warmup + a.runs {
+            eprintln!("== {} {} pass {i}{}", cfg.name, m.backend(), if i < a.warmup { " (warm-up)" } else { "" });
+            let s = Instant::now();
+            m.predict(&clip).expect("predict");
+            eprintln!("== {:.3} ms", s.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+}
+
 fn main() {
     let a = args();
     std::fs::create_dir_all(&a.out).expect("create --out");
+    if let Some(config) = &a.profile {
+        profile(&a, config);
+        return;
+    }
     let mut report = serde_json::Map::new();
     let mut failed = 0usize;
     println!("dtfsal-gpu-check: fatbin embedded: {} (nvcc: {:?})", dtfsal_kernels::source::fatbin_embedded(), dtfsal_kernels::source::FATBIN_NVCC);
@@ -170,10 +216,11 @@ fn main() {
         let runs = if cfg_real.name == "full" { a.runs.min(20) } else { a.runs };
         for (label, m) in [("cuda-fp32", &g32), ("cuda-fp16", &g16)] {
             let (med, min, q8) = time_model(m, &clip, runs);
-            println!("  bench {:<12} {:<10} {:>8.2} ms/clip (min {:.2}; {:.1} clips/s) | 8 queued clips: {:>8.2} ms/clip ({:.1} clips/s) | cpu engine {:.0} ms, cuda load {:.0} ms",
-                cfg_real.name, label, med, min, 1e3 / med, q8, 1e3 / q8, cpu_ms, load_ms);
+            let resident = median(&mut m.cuda_net().expect("cuda").time_resident(&clip, runs).expect("resident timing"));
+            println!("  bench {:<12} {:<10} {:>8.2} ms/clip (min {:.2}; {:.1} clips/s) | 8 queued clips: {:>8.2} ms/clip ({:.1} clips/s) | on-device forward {:.2} ms | cpu engine {:.0} ms, cuda load {:.0} ms",
+                cfg_real.name, label, med, min, 1e3 / med, q8, 1e3 / q8, resident, cpu_ms, load_ms);
             bench.push(json!({"config": cfg_real.name, "backend": label, "median_ms": med, "min_ms": min, "clips_per_s": 1e3 / med,
-                "queued8_ms_per_clip": q8, "queued8_clips_per_s": 1e3 / q8, "runs": runs, "cpu_engine_ms": cpu_ms, "load_ms": load_ms}));
+                "queued8_ms_per_clip": q8, "queued8_clips_per_s": 1e3 / q8, "resident_forward_ms": resident, "runs": runs, "cpu_engine_ms": cpu_ms, "load_ms": load_ms}));
         }
     }
     report.insert("models".into(), Value::Array(models));

@@ -280,6 +280,14 @@ impl Model {
         }
     }
 
+    /// The CUDA network (CUDA backend only), for device-level timing ([`cuda::CudaNet::time_resident`]).
+    pub fn cuda_net(&self) -> Option<&cuda::CudaNet> {
+        match &self.net {
+            Net::Cuda(n) => Some(n),
+            _ => None,
+        }
+    }
+
     /// Checks a clip's shapes against the config; errors name the tensor.
     pub fn check_clip(&self, clip: &Clip) -> Result<(), ModelError> {
         let c = &self.cfg;

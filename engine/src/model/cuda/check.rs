@@ -3,7 +3,7 @@
 //! it prints is measured here; nothing is assumed.
 
 use dtfsal_kernels::ops::{ColOut, FrameDesc, FrameFormat, Normalise, YuvCoeffs};
-use dtfsal_kernels::{Act, ConvGeom, Gpu, KernelError};
+use dtfsal_kernels::{Act, ConvGeom, Gpu, KernelError, RelPosBias};
 
 use super::layers::{Ctx, DTensor, GConv, GDeform, GLayerNorm, GLinear, trilinear};
 use crate::model::{Axis, axial_shift};
@@ -70,7 +70,7 @@ fn dl(ctx: &Ctx, t: &DTensor) -> Result<Vec<f32>, KernelError> {
 
 /// Per-kernel parity of every op, in f32 (and, for the GEMM ops, f16 operands when `fp16`).
 pub fn kernel_parity(device: usize, fp16: bool) -> Result<Vec<Parity>, KernelError> {
-    let ctx = Ctx { gpu: Gpu::new(device)?, fp16 };
+    let ctx = Ctx::new(Gpu::new(device)?, fp16);
     let mut out = vec![];
     let mut rng = Rng(7);
     let tag = |s: &str| if fp16 { format!("{s} [fp16 gemm]") } else { s.to_string() };
@@ -133,15 +133,16 @@ pub fn kernel_parity(device: usize, fp16: bool) -> Result<Vec<Parity>, KernelErr
     let mut gy = DTensor::zeros(&ctx, &[12, 2, 9, 13])?;
     GDeform::new(&ctx, &dc)?.forward_into(&ctx, &DTensor::upload(&ctx, &x)?, &DTensor::upload(&ctx, &offs)?, &mut gy.view_mut(), Act::None)?;
     out.push(Parity::new(&tag("deformable conv (im2col + gemm)"), fp16, &dl(&ctx, &gy)?, dc.forward(&x, &offs).data()));
-    out.push(attention_parity(&ctx, &mut rng)?);
+    out.extend(attention_parity(&ctx, &mut rng)?);
     out.push(amfb_parity(&ctx, &mut rng)?);
     out.push(tokens_parity(&ctx, &mut rng)?);
     out.extend(frame_parity(&ctx, &mut rng)?);
     Ok(out)
 }
 
-/// rel-pos dots + fused rel-pos softmax against the CPU formula (`attention.rs` `add_rel_pos`).
-fn attention_parity(ctx: &Ctx, rng: &mut Rng) -> Result<Parity, KernelError> {
+/// The fused rel-pos + softmax kernel (f32 in place, and f16 out; padded rows) against the CPU formula
+/// (`attention.rs` `add_rel_pos`).
+fn attention_parity(ctx: &Ctx, rng: &mut Rng) -> Result<Vec<Parity>, KernelError> {
     let (heads, d, q_thw, k_thw) = (2, 16, [2, 3, 4], [2, 2, 3]);
     let nq = 1 + q_thw.iter().product::<usize>();
     let nk = 1 + k_thw.iter().product::<usize>();
@@ -167,12 +168,20 @@ fn attention_parity(ctx: &Ctx, rng: &mut Rng) -> Result<Parity, KernelError> {
     }
     let gq = ctx.gpu.upload(&q)?;
     let gt: Vec<_> = tabs.iter().map(|t| ctx.gpu.upload(t)).collect::<Result<_, _>>()?;
-    let kk: usize = k_thw.iter().sum();
-    let mut rel = ctx.gpu.zeros::<f32>(heads * (nq - 1) * kk)?;
-    ctx.gpu.relpos_dots(gq.view(), gt[0].view(), gt[1].view(), gt[2].view(), &mut rel.view_mut(), heads, d, q_thw, k_thw)?;
-    let mut s = ctx.gpu.upload(&logits)?;
-    ctx.gpu.softmax_relpos(&mut s.view_mut(), Some((rel.view(), k_thw)), None, nq, nk)?;
-    Ok(Parity::new("attention rel-pos dots + softmax", false, &ctx.gpu.download(&s)?, &want))
+    let keys = ctx.gpu.upload(&RelPosBias::key_table(k_thw))?;
+    let rel = || RelPosBias { q: gq.view(), tables: [gt[0].view(), gt[1].view(), gt[2].view()], keys: keys.view(), d, q_thw, k_thw };
+    // rows padded to `ld` columns as the encoder pads them: the padding must come out untouched (the f32
+    // path writes in place; the f16 output's padding stays zero)
+    let ld = nk + 3;
+    let pad = |v: &[f32], with: f32| -> Vec<f32> { v.chunks(nk).flat_map(|r| r.iter().copied().chain([with; 3])).collect() };
+    let mut s = ctx.gpu.upload(&pad(&logits, 7.0))?;
+    ctx.gpu.softmax_relpos(&mut s.view_mut(), ld, Some(rel()), None, nq, nk)?;
+    let f32_row = Parity::new("attention rel-pos + softmax (fused, padded rows)", false, &ctx.gpu.download(&s)?, &pad(&want, 7.0));
+    let mut s = ctx.gpu.upload(&pad(&logits, 7.0))?;
+    let mut p16 = ctx.gpu.zeros::<u16>(heads * nq * ld)?;
+    ctx.gpu.softmax_relpos(&mut s.view_mut(), ld, Some(rel()), Some(&mut p16.view_mut()), nq, nk)?;
+    let half: Vec<f32> = ctx.gpu.download(&p16)?.into_iter().map(|b| half::f16::from_bits(b).to_f32()).collect();
+    Ok(vec![f32_row, Parity::new("attention rel-pos + softmax -> f16 P (padded rows)", true, &half, &pad(&want, 0.0))])
 }
 
 /// AMFB GAP + score (Linear + sigmoid) + weighted sum against `amfb.rs`.

@@ -3,7 +3,7 @@
 //! batched cuBLAS products with the rel-pos terms added inside the softmax kernel.
 
 use dtfsal_kernels::gemm::Batch;
-use dtfsal_kernels::{Act, Buf, ConvGeom};
+use dtfsal_kernels::{Act, Buf, ConvGeom, RelPosBias};
 
 use super::layers::{Ctx, DTensor, GConv, GLayerNorm, GLinear, Res, matmul};
 use crate::config::ModelConfig;
@@ -47,6 +47,8 @@ struct Attention {
     d: usize,
     /// gathered rel-pos tables `[Q*, K*, d]` for t, h, w
     rel: [Buf<f32>; 3],
+    /// packed key grid positions ([`RelPosBias::key_table`])
+    keys: Buf<u32>,
 }
 
 struct Block {
@@ -57,6 +59,8 @@ struct Block {
     mlp2: GLinear,
     project: Option<GLinear>,
     set: BlockSetting,
+    /// position in the encoder (profile labels)
+    index: usize,
 }
 
 pub(crate) struct GpuEncoder {
@@ -90,11 +94,13 @@ impl GpuEncoder {
                     heads: set.heads,
                     d,
                     rel: [ctx.gpu.upload(&rel.t)?, ctx.gpu.upload(&rel.h)?, ctx.gpu.upload(&rel.w)?],
+                    keys: ctx.gpu.upload(&RelPosBias::key_table(pooled(thw, set.stride_kv)))?,
                 },
                 mlp1: GLinear::new(ctx, &p.linear(&format!("{pre}.mlp.0"), true)?)?,
                 mlp2: GLinear::new(ctx, &p.linear(&format!("{pre}.mlp.3"), true)?)?,
                 project: if set.cin != set.cout { Some(GLinear::new(ctx, &p.linear(&format!("{pre}.project"), true)?)?) } else { None },
                 set,
+                index: i,
             });
             thw = pooled(thw, set.stride_q);
         }
@@ -123,6 +129,7 @@ impl GpuEncoder {
         ctx.gpu.add_inplace(&mut x.buf.slice_mut(0, c0), self.class_token.view())?;
         ctx.gpu.transpose(e.view(), c0, sp, &mut x.buf.slice_mut(c0, sp * c0))?;
         drop(e);
+        ctx.lap(|| "encoder.embed".into());
         let mut thw = [t, h, w];
         let mut feats = vec![];
         for (i, block) in self.blocks.iter().enumerate() {
@@ -137,6 +144,7 @@ impl GpuEncoder {
                 ctx.gpu.transpose(x.buf.slice(c, n * c), n, c, &mut f.view_mut())?;
                 feats.push(f);
             }
+            ctx.lap(|| format!("encoder.block{i}.rest"));
         }
         Ok(feats)
     }
@@ -168,31 +176,43 @@ impl Block {
             y
         };
         drop(skip_full);
+        let b = self.index;
+        ctx.lap(|| format!("encoder.block{b}.norm+skip"));
         // x = skip + project(attention)
-        let merged = self.attn.forward(ctx, &xn, thw)?;
+        let merged = self.attn.forward(ctx, &xn, thw, b)?;
         drop(xn);
         self.attn.project.forward_into(ctx, merged.view(), nq, &mut out.view_mut(), 1.0, Act::None)?;
+        ctx.lap(|| format!("encoder.block{b}.attn.project"));
         // x = x + MLP(LN2(x))
         let hidden = self.mlp1.forward(ctx, self.norm2.copy(ctx, &out)?.view(), nq, Act::Gelu)?;
         self.mlp2.forward_into(ctx, hidden.view(), nq, &mut out.view_mut(), 1.0, Act::None)?;
+        ctx.lap(|| format!("encoder.block{b}.mlp"));
         Ok((out, q_thw))
     }
 }
 
 impl Attention {
     /// `xn [1 + THW, C_in]` (normed) -> merged heads `[1 + T'H'W', C_out]` (before the projection).
-    fn forward(&self, ctx: &Ctx, xn: &DTensor, thw: Thw) -> Res<DTensor> {
+    /// `b`: the block's index (profile labels).
+    fn forward(&self, ctx: &Ctx, xn: &DTensor, thw: Thw, b: usize) -> Res<DTensor> {
         let (heads, d) = (self.heads, self.d);
         let cout = heads * d;
         let n = 1 + thw.iter().product::<usize>();
         let qkv = self.qkv.forward(ctx, xn.view(), n, Act::None)?; // [n, 3 * heads * d]
+        ctx.lap(|| format!("encoder.block{b}.attn.qkv"));
+        // Logits rows are padded to ld (a multiple of 8) columns. In fp16 the GEMMs run over all ld keys, so
+        // every operand's contiguous extent is a multiple of 8 and cuBLAS takes its 16-byte-aligned tensor-
+        // core kernels (with nk odd it fell back to 8x slower align-1 ones): k and v get ld - nk spare rows at
+        // the end, so head h's padding keys read head h+1's first rows, or the spares; both are finite, and
+        // their probabilities in P are zero.
         let mut pooled_parts = vec![];
         let mut grids = vec![];
         for (s, pool) in self.pools.iter().enumerate() {
             let g = ConvGeom::new(d, thw, [3, 3, 3], pool.stride, [1, 1, 1]);
             let o = g.out_thw();
             let m = 1 + o.iter().product::<usize>();
-            let mut y = DTensor::zeros(ctx, &[heads * m, d])?;
+            let spare = if s > 0 && ctx.fp16 { m.next_multiple_of(8) - m } else { 0 };
+            let mut y = DTensor::zeros(ctx, &[heads * m + spare, d])?;
             let src = qkv.buf.slice(s * cout, qkv.numel() - s * cout);
             ctx.gpu.pool_tokens(src, 3 * cout, d, pool.w.view(), &mut y.view_mut(), heads, g)?;
             pool.norm.inplace(ctx, &mut y.view_mut())?;
@@ -200,31 +220,39 @@ impl Attention {
             grids.push(o);
         }
         drop(qkv);
+        ctx.lap(|| format!("encoder.block{b}.attn.pool"));
         let (q_thw, k_thw) = (grids[0], grids[1]);
         let nq = 1 + q_thw.iter().product::<usize>();
         let nk = 1 + k_thw.iter().product::<usize>();
         let (q, k, v) = (&pooled_parts[0], &pooled_parts[1], &pooled_parts[2]);
-        // decomposed rel-pos dot products of the unscaled q
-        let kk: usize = k_thw.iter().sum();
-        let mut rel = DTensor::zeros(ctx, &[heads, nq - 1, kk])?;
-        ctx.gpu.relpos_dots(q.view(), self.rel[0].view(), self.rel[1].view(), self.rel[2].view(), &mut rel.view_mut(), heads, d, q_thw, k_thw)?;
-        // logits [heads, nq, nk] = (q / sqrt d) kᵀ
-        let mut s = DTensor::zeros(ctx, &[heads, nq, nk])?;
+        let ld = nk.next_multiple_of(8);
+        // keys the products run over: all ld in fp16 (see above), the nk real ones in fp32
+        let nkg = if ctx.fp16 { ld } else { nk };
+        // logits [heads, nq, ld] = (q / sqrt d) kᵀ
+        let mut s = DTensor::zeros(ctx, &[heads, nq, ld])?;
         let scale = 1.0 / (d as f32).sqrt();
         let batch = |sa: usize, sb: usize, sc: usize| Batch { count: heads, stride_a: sa, stride_b: sb, stride_c: sc };
-        matmul(ctx, nq, nk, d, (q.view(), d, false), (k.view(), d, true), &mut s.view_mut(), nk, scale, 0.0, batch(nq * d, nk * d, nq * nk))?;
+        matmul(ctx, nq, nkg, d, (q.view(), d, false), (k.view(), d, true), &mut s.view_mut(), ld, scale, 0.0, batch(nq * d, nk * d, nq * ld))?;
         let mut o = DTensor::zeros(ctx, &[heads, nq, d])?;
+        ctx.lap(|| format!("encoder.block{b}.attn.qk"));
+        // + decomposed rel-pos terms of the unscaled q, softmax
+        let rel = RelPosBias { q: q.view(), tables: [self.rel[0].view(), self.rel[1].view(), self.rel[2].view()], keys: self.keys.view(), d, q_thw, k_thw };
         if ctx.fp16 {
-            let mut p16 = ctx.gpu.zeros::<u16>(heads * nq * nk)?;
-            ctx.gpu.softmax_relpos(&mut s.view_mut(), Some((rel.view(), k_thw)), Some(&mut p16.view_mut()), nq, nk)?;
+            // zeroed, and the softmax writes only the nk real columns: the padding of P stays zero
+            let mut p16 = ctx.gpu.zeros::<u16>(heads * nq * ld)?;
+            ctx.gpu.softmax_relpos(&mut s.view_mut(), ld, Some(rel), Some(&mut p16.view_mut()), nq, nk)?;
             drop(s);
+            ctx.lap(|| format!("encoder.block{b}.attn.softmax"));
             let vh = ctx.half(v.view())?;
-            ctx.gpu.gemm(nq, d, nk, dtfsal_kernels::Mat::f16(p16.view(), nk), dtfsal_kernels::Mat::f16(vh.view(), d), &mut o.view_mut(), d, 1.0, 0.0, batch(nq * nk, nk * d, nq * d))?;
+            ctx.gpu.gemm(nq, d, ld, dtfsal_kernels::Mat::f16(p16.view(), ld), dtfsal_kernels::Mat::f16(vh.view(), d), &mut o.view_mut(), d, 1.0, 0.0, batch(nq * ld, nk * d, nq * d))?;
         } else {
-            ctx.gpu.softmax_relpos(&mut s.view_mut(), Some((rel.view(), k_thw)), None, nq, nk)?;
-            ctx.gpu.gemm(nq, d, nk, dtfsal_kernels::Mat::f32(s.view(), nk), dtfsal_kernels::Mat::f32(v.view(), d), &mut o.view_mut(), d, 1.0, 0.0, batch(nq * nk, nk * d, nq * d))?;
+            ctx.gpu.softmax_relpos(&mut s.view_mut(), ld, Some(rel), None, nq, nk)?;
+            ctx.lap(|| format!("encoder.block{b}.attn.softmax"));
+            ctx.gpu.gemm(nq, d, nk, dtfsal_kernels::Mat::f32(s.view(), ld), dtfsal_kernels::Mat::f32(v.view(), d), &mut o.view_mut(), d, 1.0, 0.0, batch(nq * ld, nk * d, nq * d))?;
         }
+        ctx.lap(|| format!("encoder.block{b}.attn.pv"));
         // residual pooling (spatial queries add their unscaled q), heads merged -> [nq, heads * d]
+        ctx.lap(|| format!("encoder.block{b}.attn.pv"));
         let mut merged = DTensor::zeros(ctx, &[nq, cout])?;
         ctx.gpu.attn_merge(o.view(), q.view(), &mut merged.view_mut(), heads, nq, d, true)?;
         Ok(merged)

@@ -19,9 +19,27 @@ pub(crate) type Res<T> = Result<T, KernelError>;
 pub(crate) struct Ctx {
     pub gpu: Gpu,
     pub fp16: bool,
+    /// Set by `DTFSAL_PROFILE`: the time of the last lap (see [`Ctx::lap`]).
+    pub profile: Option<std::cell::Cell<std::time::Instant>>,
 }
 
 impl Ctx {
+    pub fn new(gpu: Gpu, fp16: bool) -> Self {
+        let profile = std::env::var_os("DTFSAL_PROFILE").map(|_| std::cell::Cell::new(std::time::Instant::now()));
+        Self { gpu, fp16, profile }
+    }
+
+    /// With `DTFSAL_PROFILE` set: waits for the stream and prints the wall time since the last lap under
+    /// `stage` (so each stage's time includes its launches and its kernels; the waits slow the whole pass a
+    /// little). Without it: nothing.
+    pub fn lap(&self, stage: impl FnOnce() -> String) {
+        if let Some(t) = &self.profile {
+            let _ = self.gpu.synchronize();
+            eprintln!("profile: {:<28} {:8.3} ms", stage(), t.get().elapsed().as_secs_f64() * 1e3);
+            t.set(std::time::Instant::now());
+        }
+    }
+
     /// An f16 copy of `x` (the activation operand of an fp16 GEMM).
     pub fn half(&self, x: View<f32>) -> Res<Buf<u16>> {
         let mut h = self.gpu.zeros::<u16>(x.len())?;

@@ -62,7 +62,7 @@ impl CudaNet {
     pub(crate) fn load(p: &Params, cfg: &ModelConfig, device: usize, fp16: bool) -> Result<Self, ModelError> {
         let gpu = Gpu::new(device)?;
         let device_name = format!("{} (sm_{}{}, kernels: {:?})", gpu.name(), gpu.compute_capability().0, gpu.compute_capability().1, gpu.kernel_origin());
-        let ctx = Ctx { gpu, fp16 };
+        let ctx = Ctx::new(gpu, fp16);
         let t = cfg.clip_len / 4;
         let grid = |i: usize| [t, (cfg.height / 4) >> i, (cfg.width / 4) >> i];
         let audio = if cfg.variant.has_audio() {
@@ -98,36 +98,74 @@ impl CudaNet {
 
     pub(crate) fn predict(&self, cfg: &ModelConfig, clip: &Clip) -> Result<SaliencyMap, ModelError> {
         let ctx = self.ctx.lock().unwrap_or_else(|e| e.into_inner());
-        let sal = self.forward(&ctx, clip)?;
+        ctx.lap(|| "start".into());
+        let video = DTensor::upload(&ctx, &clip.video)?;
+        let audio = clip.audio.as_ref().map(|a| DTensor::upload(&ctx, a)).transpose()?;
+        ctx.lap(|| "upload".into());
+        let sal = self.forward(&ctx, video, audio)?;
         let map = sal.download(&ctx)?;
+        ctx.lap(|| "download".into());
         Ok(SaliencyMap { width: cfg.width, height: cfg.height, data: map.into_vec() })
     }
 
-    fn forward(&self, ctx: &Ctx, clip: &Clip) -> Res<DTensor> {
+    /// Milliseconds of each of `runs` forward passes (after one warm-up) with the clip already on the
+    /// device and the map left there: the GPU work alone, as a PyTorch benchmark on device tensors sees it.
+    pub fn time_resident(&self, clip: &Clip, runs: usize) -> Result<Vec<f64>, ModelError> {
+        let ctx = self.ctx.lock().unwrap_or_else(|e| e.into_inner());
+        let video = DTensor::upload(&ctx, &clip.video)?;
+        let audio = clip.audio.as_ref().map(|a| DTensor::upload(&ctx, a)).transpose()?;
+        // forward consumes its inputs: each pass gets fresh copies (made before its clock starts)
+        let copy = |t: &DTensor| -> Res<DTensor> { Ok(DTensor { shape: t.shape.clone(), buf: ctx.gpu.copy(&t.buf)? }) };
+        let mut times = vec![];
+        for i in 0..=runs {
+            let (v, a) = (copy(&video)?, audio.as_ref().map(copy).transpose()?);
+            ctx.gpu.synchronize()?;
+            let t = std::time::Instant::now();
+            self.forward(&ctx, v, a)?;
+            ctx.gpu.synchronize()?;
+            if i > 0 {
+                times.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        Ok(times)
+    }
+
+    /// `video [3, T, H, W]`, `audio [9, 1, 112, 192]` (AV models) on the device -> the map `[H, W]`.
+    fn forward(&self, ctx: &Ctx, video: DTensor, audio: Option<DTensor>) -> Res<DTensor> {
         let l = &self.layers;
-        let video = DTensor::upload(ctx, &clip.video)?;
         let feats = l.encoder.forward(ctx, &video)?;
         drop(video);
         let neck = l.neck.forward(ctx, &feats)?;
         drop(feats);
+        ctx.lap(|| "neck".into());
         let mut levels = vec![];
         for (x, b) in neck.iter().take(3).zip(&l.lteb) {
             levels.push(b.apply(ctx, x, None)?);
         }
+        ctx.lap(|| "lteb".into());
         levels.push(l.dltfb.forward(ctx, &neck[3])?);
         drop(neck);
-        if let (Some(ap), Some(audio)) = (&l.audio, &clip.audio) {
-            let a0 = ap.vggish.forward(ctx, DTensor::upload(ctx, audio)?)?;
+        ctx.lap(|| "dltfb".into());
+        if let (Some(ap), Some(audio)) = (&l.audio, audio) {
+            let a0 = ap.vggish.forward(ctx, audio)?;
+            ctx.lap(|| "vggish".into());
             let a = ap.te.forward(ctx, &a0)?;
+            ctx.lap(|| "temporal".into());
             levels = levels.iter().zip(&ap.amfb).map(|(x, m)| m.forward(ctx, x, &a)).collect::<Res<_>>()?;
+            ctx.lap(|| "amfb".into());
         }
-        let maps = levels.iter().zip(&l.decoders).map(|(x, d)| d.forward(ctx, x)).collect::<Res<Vec<_>>>()?;
+        let mut maps = vec![];
+        for (i, (x, d)) in levels.iter().zip(&l.decoders).enumerate() {
+            maps.push(d.forward(ctx, x)?);
+            ctx.lap(|| format!("decoder{i}"));
+        }
         let [_, _, h, w] = maps[0].shape[..] else { unreachable!("decoder maps are 4-d") };
         let mut cat = DTensor::zeros(ctx, &[4, 1, h, w])?;
         for (i, m) in maps.iter().enumerate() {
             ctx.gpu.add_inplace(&mut cat.buf.slice_mut(i * h * w, h * w), m.view())?;
         }
         let sal = l.fuse.forward(ctx, &cat, Act::Sigmoid)?;
+        ctx.lap(|| "fuse".into());
         Ok(sal.reshape(&[h, w]))
     }
 }
