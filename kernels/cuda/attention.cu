@@ -9,7 +9,8 @@
 // dots per row once, in shared memory: no [heads, nq, kk] tensor); keys[j] packs spatial key j's grid
 // position as kt | kh << 10 | kw << 20 (a table read instead of three integer divisions per logit,
 // which made this kernel compute-bound). Then softmax. The probabilities go
-// back into s, or, when p16 is given, only into p16 [rows, ld] as f16 (the operand of the P·V product).
+// back into s, or, when p16 is given, only into p16 [rows, ld] as f16 (the operand of the P·V product),
+// its padding columns zero.
 // Dynamic shared memory: kk + d floats, plus nk floats when cache_row (the row is then read from global
 // memory once).
 extern "C" __global__ void softmax_relpos(float* s, int ld, const float* q, const float* rt, const float* rh, const float* rw,
@@ -63,6 +64,7 @@ extern "C" __global__ void softmax_relpos(float* s, int ld, const float* q, cons
     if (p16) {
         half_bits* out = p16 + row * ld;
         for (int j = threadIdx.x; j < nk; j += blockDim.x) out[j] = f32_to_f16(x[j] * inv);
+        for (int j = nk + threadIdx.x; j < ld; j += blockDim.x) out[j] = 0;  // padding keys: probability 0
     } else {
         for (int j = threadIdx.x; j < nk; j += blockDim.x) g[j] = x[j] * inv;
     }

@@ -89,6 +89,15 @@ impl Gpu {
         Ok(Buf::new(self.stream.alloc_zeros::<T>(n.max(1)).map_err(driver("cuMemAllocAsync"))?))
     }
 
+    /// A buffer of `n` elements with arbitrary contents, for outputs a kernel writes in full (no memset).
+    /// Every bit pattern is a valid `T` (f32, f16 bits, integers), so reading one early gives garbage
+    /// values, never undefined behaviour on the host.
+    pub fn uninit<T: DeviceRepr + ValidAsZeroBits>(&self, n: usize) -> Result<Buf<T>, KernelError> {
+        // SAFETY: device memory only; callers fill it before reading, and any bits are a valid T
+        let slice = unsafe { self.stream.alloc::<T>(n.max(1)) }.map_err(driver("cuMemAllocAsync"))?;
+        Ok(Buf::new(slice))
+    }
+
     /// Copies host data to a new device buffer.
     pub fn upload<T: DeviceRepr>(&self, data: &[T]) -> Result<Buf<T>, KernelError> {
         Ok(Buf::new(self.stream.clone_htod(data).map_err(driver("cuMemcpyHtoD"))?))

@@ -301,7 +301,8 @@ impl Gpu {
 
     /// Row softmax of `s [rows, ld]` (rows = heads * nq; the first `nk` columns of each row are logits),
     /// first adding the decomposed rel-pos terms of `rel` to the spatial queries' rows; the probabilities
-    /// go back into `s`, or only into `p16 [rows, ld]` as f16 when it is given.
+    /// go back into `s` (padding columns untouched), or only into `p16 [rows, ld]` as f16 when it is given
+    /// (padding columns written as zeros).
     pub fn softmax_relpos(&self, s: &mut ViewMut<f32>, ld: usize, rel: Option<RelPosBias>, p16: Option<&mut ViewMut<u16>>, nq: usize, nk: usize) -> Result<(), KernelError> {
         assert!(nk <= ld && s.len().is_multiple_of(ld), "softmax: {} elements are not rows of stride {ld} >= {nk}", s.len());
         let rows_ = s.len() / ld;

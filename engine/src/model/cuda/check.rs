@@ -170,15 +170,16 @@ fn attention_parity(ctx: &Ctx, rng: &mut Rng) -> Result<Vec<Parity>, KernelError
     let gt: Vec<_> = tabs.iter().map(|t| ctx.gpu.upload(t)).collect::<Result<_, _>>()?;
     let keys = ctx.gpu.upload(&RelPosBias::key_table(k_thw))?;
     let rel = || RelPosBias { q: gq.view(), tables: [gt[0].view(), gt[1].view(), gt[2].view()], keys: keys.view(), d, q_thw, k_thw };
-    // rows padded to `ld` columns as the encoder pads them: the padding must come out untouched (the f32
-    // path writes in place; the f16 output's padding stays zero)
+    // rows padded to `ld` columns as the encoder pads them: the f32 path (in place) leaves the padding
+    // untouched; the f16 output gets zeros there
     let ld = nk + 3;
     let pad = |v: &[f32], with: f32| -> Vec<f32> { v.chunks(nk).flat_map(|r| r.iter().copied().chain([with; 3])).collect() };
     let mut s = ctx.gpu.upload(&pad(&logits, 7.0))?;
     ctx.gpu.softmax_relpos(&mut s.view_mut(), ld, Some(rel()), None, nq, nk)?;
     let f32_row = Parity::new("attention rel-pos + softmax (fused, padded rows)", false, &ctx.gpu.download(&s)?, &pad(&want, 7.0));
     let mut s = ctx.gpu.upload(&pad(&logits, 7.0))?;
-    let mut p16 = ctx.gpu.zeros::<u16>(heads * nq * ld)?;
+    // starts as f16 NaNs: the kernel must write every column, the padding as zeros
+    let mut p16 = ctx.gpu.upload(&vec![0x7e00u16; heads * nq * ld])?;
     ctx.gpu.softmax_relpos(&mut s.view_mut(), ld, Some(rel()), Some(&mut p16.view_mut()), nq, nk)?;
     let half: Vec<f32> = ctx.gpu.download(&p16)?.into_iter().map(|b| half::f16::from_bits(b).to_f32()).collect();
     Ok(vec![f32_row, Parity::new("attention rel-pos + softmax -> f16 P (padded rows)", true, &half, &pad(&want, 0.0))])

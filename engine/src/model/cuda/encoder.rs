@@ -3,7 +3,7 @@
 //! batched cuBLAS products with the rel-pos terms added inside the softmax kernel.
 
 use dtfsal_kernels::gemm::Batch;
-use dtfsal_kernels::{Act, Buf, ConvGeom, RelPosBias};
+use dtfsal_kernels::{Act, Buf, ConvGeom, Mat, RelPosBias};
 
 use super::layers::{Ctx, DTensor, GConv, GLayerNorm, GLinear, Res, matmul};
 use crate::config::ModelConfig;
@@ -140,7 +140,7 @@ impl GpuEncoder {
                 norm.inplace(ctx, &mut x.view_mut())?;
                 let c = x.shape[1];
                 let n = thw.iter().product::<usize>();
-                let mut f = DTensor::zeros(ctx, &[c, thw[0], thw[1], thw[2]])?;
+                let mut f = DTensor::empty(ctx, &[c, thw[0], thw[1], thw[2]])?;
                 ctx.gpu.transpose(x.buf.slice(c, n * c), n, c, &mut f.view_mut())?;
                 feats.push(f);
             }
@@ -212,7 +212,8 @@ impl Attention {
             let o = g.out_thw();
             let m = 1 + o.iter().product::<usize>();
             let spare = if s > 0 && ctx.fp16 { m.next_multiple_of(8) - m } else { 0 };
-            let mut y = DTensor::zeros(ctx, &[heads * m + spare, d])?;
+            // the spare rows must be finite (zero): P's zero padding multiplies them
+            let mut y = if spare > 0 { DTensor::zeros(ctx, &[heads * m + spare, d])? } else { DTensor::empty(ctx, &[heads * m, d])? };
             let src = qkv.buf.slice(s * cout, qkv.numel() - s * cout);
             ctx.gpu.pool_tokens(src, 3 * cout, d, pool.w.view(), &mut y.view_mut(), heads, g)?;
             pool.norm.inplace(ctx, &mut y.view_mut())?;
@@ -221,39 +222,45 @@ impl Attention {
         }
         drop(qkv);
         ctx.lap(|| format!("encoder.block{b}.attn.pool"));
-        let (q_thw, k_thw) = (grids[0], grids[1]);
-        let nq = 1 + q_thw.iter().product::<usize>();
-        let nk = 1 + k_thw.iter().product::<usize>();
-        let (q, k, v) = (&pooled_parts[0], &pooled_parts[1], &pooled_parts[2]);
+        let [q, k, v] = <[DTensor; 3]>::try_from(pooled_parts).unwrap_or_else(|_| unreachable!("three pooled parts"));
+        let rel = RelPosBias { q: q.view(), tables: [self.rel[0].view(), self.rel[1].view(), self.rel[2].view()], keys: self.keys.view(), d, q_thw: grids[0], k_thw: grids[1] };
+        self.attend(ctx, &q, &k, &v, rel, b)
+    }
+
+    /// Softmax attention of pooled `q`, `k`, `v` (`[heads, n, d]`, k and v maybe with spare rows) ->
+    /// merged heads `[nq, heads * d]` with residual pooling, through the logits matrix: cuBLAS `q kᵀ`,
+    /// the fused rel-pos + softmax kernel, cuBLAS `P v`, the head merge.
+    fn attend(&self, ctx: &Ctx, q: &DTensor, k: &DTensor, v: &DTensor, rel: RelPosBias, b: usize) -> Res<DTensor> {
+        let (heads, d) = (self.heads, self.d);
+        let nq = 1 + rel.q_thw.iter().product::<usize>();
+        let nk = 1 + rel.k_thw.iter().product::<usize>();
         let ld = nk.next_multiple_of(8);
-        // keys the products run over: all ld in fp16 (see above), the nk real ones in fp32
+        // keys the products run over: all ld in fp16 (see `forward`), the nk real ones in fp32
         let nkg = if ctx.fp16 { ld } else { nk };
         // logits [heads, nq, ld] = (q / sqrt d) kᵀ
-        let mut s = DTensor::zeros(ctx, &[heads, nq, ld])?;
+        let mut s = DTensor::empty(ctx, &[heads, nq, ld])?;
         let scale = 1.0 / (d as f32).sqrt();
         let batch = |sa: usize, sb: usize, sc: usize| Batch { count: heads, stride_a: sa, stride_b: sb, stride_c: sc };
         matmul(ctx, nq, nkg, d, (q.view(), d, false), (k.view(), d, true), &mut s.view_mut(), ld, scale, 0.0, batch(nq * d, nk * d, nq * ld))?;
-        let mut o = DTensor::zeros(ctx, &[heads, nq, d])?;
+        let mut o = DTensor::empty(ctx, &[heads, nq, d])?;
         ctx.lap(|| format!("encoder.block{b}.attn.qk"));
-        // + decomposed rel-pos terms of the unscaled q, softmax
-        let rel = RelPosBias { q: q.view(), tables: [self.rel[0].view(), self.rel[1].view(), self.rel[2].view()], keys: self.keys.view(), d, q_thw, k_thw };
+        // + decomposed rel-pos terms of the unscaled q, softmax, P v
         if ctx.fp16 {
-            // zeroed, and the softmax writes only the nk real columns: the padding of P stays zero
-            let mut p16 = ctx.gpu.zeros::<u16>(heads * nq * ld)?;
+            // the softmax writes its padding columns as zeros
+            let mut p16 = ctx.gpu.uninit::<u16>(heads * nq * ld)?;
             ctx.gpu.softmax_relpos(&mut s.view_mut(), ld, Some(rel), Some(&mut p16.view_mut()), nq, nk)?;
             drop(s);
             ctx.lap(|| format!("encoder.block{b}.attn.softmax"));
             let vh = ctx.half(v.view())?;
-            ctx.gpu.gemm(nq, d, ld, dtfsal_kernels::Mat::f16(p16.view(), ld), dtfsal_kernels::Mat::f16(vh.view(), d), &mut o.view_mut(), d, 1.0, 0.0, batch(nq * ld, nk * d, nq * d))?;
+            ctx.gpu.gemm(nq, d, ld, Mat::f16(p16.view(), ld), Mat::f16(vh.view(), d), &mut o.view_mut(), d, 1.0, 0.0, batch(nq * ld, nk * d, nq * d))?;
         } else {
             ctx.gpu.softmax_relpos(&mut s.view_mut(), ld, Some(rel), None, nq, nk)?;
             ctx.lap(|| format!("encoder.block{b}.attn.softmax"));
-            ctx.gpu.gemm(nq, d, nk, dtfsal_kernels::Mat::f32(s.view(), ld), dtfsal_kernels::Mat::f32(v.view(), d), &mut o.view_mut(), d, 1.0, 0.0, batch(nq * ld, nk * d, nq * d))?;
+            ctx.gpu.gemm(nq, d, nk, Mat::f32(s.view(), ld), Mat::f32(v.view(), d), &mut o.view_mut(), d, 1.0, 0.0, batch(nq * ld, nk * d, nq * d))?;
         }
         ctx.lap(|| format!("encoder.block{b}.attn.pv"));
         // residual pooling (spatial queries add their unscaled q), heads merged -> [nq, heads * d]
-        ctx.lap(|| format!("encoder.block{b}.attn.pv"));
-        let mut merged = DTensor::zeros(ctx, &[nq, cout])?;
+        let mut merged = DTensor::empty(ctx, &[nq, heads * d])?;
         ctx.gpu.attn_merge(o.view(), q.view(), &mut merged.view_mut(), heads, nq, d, true)?;
         Ok(merged)
     }

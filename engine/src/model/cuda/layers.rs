@@ -42,7 +42,7 @@ impl Ctx {
 
     /// An f16 copy of `x` (the activation operand of an fp16 GEMM).
     pub fn half(&self, x: View<f32>) -> Res<Buf<u16>> {
-        let mut h = self.gpu.zeros::<u16>(x.len())?;
+        let mut h = self.gpu.uninit::<u16>(x.len())?;
         self.gpu.to_f16(x, &mut h.view_mut())?;
         Ok(h)
     }
@@ -64,6 +64,11 @@ pub(crate) struct DTensor {
 impl DTensor {
     pub fn zeros(ctx: &Ctx, shape: &[usize]) -> Res<Self> {
         Ok(Self { shape: shape.to_vec(), buf: ctx.gpu.zeros(shape.iter().product())? })
+    }
+
+    /// Arbitrary contents: for outputs a kernel writes in full.
+    pub fn empty(ctx: &Ctx, shape: &[usize]) -> Res<Self> {
+        Ok(Self { shape: shape.to_vec(), buf: ctx.gpu.uninit(shape.iter().product())? })
     }
 
     pub fn upload(ctx: &Ctx, t: &Tensor) -> Res<Self> {
@@ -149,7 +154,7 @@ impl GConv {
     pub fn forward(&self, ctx: &Ctx, x: &DTensor, act: Act) -> Res<DTensor> {
         let dims = x.dims4();
         let o = self.geom(dims).out_thw();
-        let mut y = DTensor::zeros(ctx, &[self.cout, o[0], o[1], o[2]])?;
+        let mut y = DTensor::empty(ctx, &[self.cout, o[0], o[1], o[2]])?;
         self.forward_into(ctx, x.view(), dims, &mut y.view_mut(), act)?;
         Ok(y)
     }
@@ -178,12 +183,12 @@ impl GConv {
                 ctx.gpu.gemm(self.cout, np, kk, Mat::f16(w16.view(), kk), Mat::f16(xh.view(), np), &mut y, np, 1.0, 0.0, Batch::ONE)?
             }
             (None, false) => {
-                let mut col = ctx.gpu.zeros::<f32>(kk * np)?;
+                let mut col = ctx.gpu.uninit::<f32>(kk * np)?;
                 ctx.gpu.im2col3d(x, &mut ColOut::F32(col.view_mut()), g)?;
                 ctx.gpu.gemm(self.cout, np, kk, Mat::f32(self.w.view(), kk), Mat::f32(col.view(), np), &mut y, np, 1.0, 0.0, Batch::ONE)?
             }
             (Some(w16), false) => {
-                let mut col = ctx.gpu.zeros::<u16>(kk * np)?;
+                let mut col = ctx.gpu.uninit::<u16>(kk * np)?;
                 ctx.gpu.im2col3d(x, &mut ColOut::F16(col.view_mut()), g)?;
                 ctx.gpu.gemm(self.cout, np, kk, Mat::f16(w16.view(), kk), Mat::f16(col.view(), np), &mut y, np, 1.0, 0.0, Batch::ONE)?
             }
@@ -227,7 +232,7 @@ impl GLinear {
     }
 
     pub fn forward(&self, ctx: &Ctx, x: View<f32>, n: usize, act: Act) -> Res<DTensor> {
-        let mut y = DTensor::zeros(ctx, &[n, self.cout])?;
+        let mut y = DTensor::empty(ctx, &[n, self.cout])?;
         self.forward_into(ctx, x, n, &mut y.view_mut(), 0.0, act)?;
         Ok(y)
     }
@@ -251,14 +256,14 @@ impl GLayerNorm {
     }
 
     pub fn copy(&self, ctx: &Ctx, x: &DTensor) -> Res<DTensor> {
-        let mut y = DTensor::zeros(ctx, &x.shape)?;
+        let mut y = DTensor::empty(ctx, &x.shape)?;
         ctx.gpu.layernorm_rows(x.view(), &mut y.view_mut(), self.gamma.view(), self.beta.view(), self.dim, self.eps)?;
         Ok(y)
     }
 
     /// Fused `LN_channels(shift_H(x))` of a volume (DLTFB).
     pub fn shift_h_channels(&self, ctx: &Ctx, x: &DTensor) -> Res<DTensor> {
-        let mut y = DTensor::zeros(ctx, &x.shape)?;
+        let mut y = DTensor::empty(ctx, &x.shape)?;
         ctx.gpu.shift_h_layernorm_channels(x.view(), &mut y.view_mut(), self.gamma.view(), self.beta.view(), x.dims4(), self.eps)?;
         Ok(y)
     }
@@ -286,12 +291,12 @@ impl GDeform {
         let mut y = y.reborrow().slice(0, self.cout * sp);
         match &self.w16 {
             None => {
-                let mut col = ctx.gpu.zeros::<f32>(kk * sp)?;
+                let mut col = ctx.gpu.uninit::<f32>(kk * sp)?;
                 ctx.gpu.deform_im2col(x.view(), offsets.view(), &mut ColOut::F32(col.view_mut()), dims)?;
                 ctx.gpu.gemm(self.cout, sp, kk, Mat::f32(self.w.view(), kk), Mat::f32(col.view(), sp), &mut y, sp, 1.0, 0.0, Batch::ONE)?;
             }
             Some(w16) => {
-                let mut col = ctx.gpu.zeros::<u16>(kk * sp)?;
+                let mut col = ctx.gpu.uninit::<u16>(kk * sp)?;
                 ctx.gpu.deform_im2col(x.view(), offsets.view(), &mut ColOut::F16(col.view_mut()), dims)?;
                 ctx.gpu.gemm(self.cout, sp, kk, Mat::f16(w16.view(), kk), Mat::f16(col.view(), sp), &mut y, sp, 1.0, 0.0, Batch::ONE)?;
             }
@@ -303,7 +308,7 @@ impl GDeform {
 /// Trilinear resize of a volume into a new tensor.
 pub(crate) fn trilinear(ctx: &Ctx, x: &DTensor, out: [usize; 3]) -> Res<DTensor> {
     let [c, t, h, w] = x.dims4();
-    let mut y = DTensor::zeros(ctx, &[c, out[0], out[1], out[2]])?;
+    let mut y = DTensor::empty(ctx, &[c, out[0], out[1], out[2]])?;
     ctx.gpu.trilinear(x.view(), &mut y.view_mut(), c, [t, h, w], out, false)?;
     Ok(y)
 }
