@@ -8,13 +8,11 @@
 // its unscaled q [heads, nq, d] dotted here with the gathered tables R [Q*, K*, d] (the kk = KT+KH+KW
 // dots per row once, in shared memory: no [heads, nq, kk] tensor); keys[j] packs spatial key j's grid
 // position as kt | kh << 10 | kw << 20 (a table read instead of three integer divisions per logit,
-// which made this kernel compute-bound). Then softmax. The probabilities go
-// back into s, or, when p16 is given, only into p16 [rows, ld] as f16 (the operand of the P·V product),
-// its padding columns zero.
+// which made this kernel compute-bound). Then softmax, in place (padding columns untouched).
 // Dynamic shared memory: kk + d floats, plus nk floats when cache_row (the row is then read from global
 // memory once).
 extern "C" __global__ void softmax_relpos(float* s, int ld, const float* q, const float* rt, const float* rh, const float* rw,
-                                          const unsigned* keys, half_bits* p16, int nq, int nk, int d, int qh, int qw, int kt, int kh, int kw, int cache_row) {
+                                          const unsigned* keys, int nq, int nk, int d, int qh, int qw, int kt, int kh, int kw, int cache_row) {
     extern __shared__ float smem[];
     __shared__ float red[33];
     const long long row = blockIdx.x;
@@ -61,12 +59,90 @@ extern "C" __global__ void softmax_relpos(float* s, int ld, const float* q, cons
         sum += e;
     }
     const float inv = 1.0f / block_sum(sum, red);
-    if (p16) {
-        half_bits* out = p16 + row * ld;
-        for (int j = threadIdx.x; j < nk; j += blockDim.x) out[j] = f32_to_f16(x[j] * inv);
-        for (int j = nk + threadIdx.x; j < ld; j += blockDim.x) out[j] = 0;  // padding keys: probability 0
-    } else {
-        for (int j = threadIdx.x; j < nk; j += blockDim.x) g[j] = x[j] * inv;
+    for (int j = threadIdx.x; j < nk; j += blockDim.x) g[j] = x[j] * inv;
+}
+
+// The same on f16 logits s [rows, ld] (fp16 autocast's q·kᵀ), the f16 probabilities written over them,
+// padding columns zeroed; ld a multiple of 8. One warp per row and no block-wide barriers: a lane reads 8
+// logits at a time (16 bytes), the max and the sum come from one online pass (the running sum rescaled
+// when the max grows), a second pass writes. 4 warps (rows) a block; shared memory: 4 x (kk + d) floats.
+#define SMH_WARPS 4
+extern "C" __global__ void softmax_relpos_h(half_bits* s, int ld, const float* q, const float* rt, const float* rh, const float* rw,
+                                            const unsigned* keys, int rows, int nq, int nk, int d, int qh, int qw, int kt, int kh, int kw) {
+    extern __shared__ float smem[];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const long long row = (long long)blockIdx.x * SMH_WARPS + warp;
+    if (row >= rows) return;
+    const int kk = kt + kh + kw;
+    float* rel = smem + warp * (kk + d);  // [kk]
+    float* qv = rel + kk;                 // [d]
+    half_bits* g = s + row * ld;
+    const int qi = (int)(row % nq);
+    const bool with_rel = q && qi > 0;
+    if (with_rel) {
+        const float* src = q + row * d;
+        for (int e = lane; e < d; e += 32) qv[e] = src[e];
+        __syncwarp();
+        const int r = qi - 1, a = r / (qh * qw), b = (r / qw) % qh, c = r % qw;
+        for (int j = 0; j < kk; j++) {
+            const float* tab = j < kt ? rt + ((long long)a * kt + j) * d
+                             : j < kt + kh ? rh + ((long long)b * kh + (j - kt)) * d
+                             : rw + ((long long)c * kw + (j - kt - kh)) * d;
+            float acc = 0.0f;
+            for (int e = lane; e < d; e += 32) acc += qv[e] * tab[e];
+            acc = warp_sum(acc);
+            if (lane == 0) rel[j] = acc;
+        }
+        __syncwarp();
+    }
+    const float L2E = 1.4426950408889634f;
+    // logit j (+ rel-pos), in the log2 domain
+    auto logit = [&](int j, half_bits h) -> float {
+        float v = f16_to_f32(h);
+        if (with_rel && j > 0) {
+            const unsigned k = keys[j - 1];
+            v += (rel[k & 1023u] + rel[kt + ((k >> 10) & 1023u)]) + rel[kt + kh + (k >> 20)];
+        }
+        return v * L2E;
+    };
+    float m = -3.402823466e38f, sum = 0.0f;
+    for (int j0 = lane * 8; j0 < nk; j0 += 256) {
+        const uint4 pk = *(const uint4*)(g + j0);
+        const half_bits h[8] = {(half_bits)(pk.x & 0xffffu), (half_bits)(pk.x >> 16), (half_bits)(pk.y & 0xffffu), (half_bits)(pk.y >> 16),
+                                (half_bits)(pk.z & 0xffffu), (half_bits)(pk.z >> 16), (half_bits)(pk.w & 0xffffu), (half_bits)(pk.w >> 16)};
+#pragma unroll
+        for (int e = 0; e < 8; e++) {
+            if (j0 + e >= nk) break;
+            const float v = logit(j0 + e, h[e]);
+            if (v > m) {
+                sum = sum * exp2f(m - v) + 1.0f;
+                m = v;
+            } else {
+                sum += exp2f(v - m);
+            }
+        }
+    }
+    // combine the lanes' (max, sum)
+    for (int o = 16; o > 0; o >>= 1) {
+        const float mo = __shfl_xor_sync(0xffffffffu, m, o), so = __shfl_xor_sync(0xffffffffu, sum, o);
+        const float mm = fmaxf(m, mo);
+        sum = sum * exp2f(m - mm) + so * exp2f(mo - mm);
+        m = mm;
+    }
+    const float inv = 1.0f / sum;
+    for (int j0 = lane * 8; j0 < ld; j0 += 256) {
+        const uint4 pk = *(const uint4*)(g + j0);
+        const half_bits h[8] = {(half_bits)(pk.x & 0xffffu), (half_bits)(pk.x >> 16), (half_bits)(pk.y & 0xffffu), (half_bits)(pk.y >> 16),
+                                (half_bits)(pk.z & 0xffffu), (half_bits)(pk.z >> 16), (half_bits)(pk.w & 0xffffu), (half_bits)(pk.w >> 16)};
+        unsigned out[4];
+#pragma unroll
+        for (int e = 0; e < 8; e += 2) {
+            const int j = j0 + e;
+            const float p0 = j < nk ? exp2f(logit(j, h[e]) - m) * inv : 0.0f;
+            const float p1 = j + 1 < nk ? exp2f(logit(j + 1, h[e + 1]) - m) * inv : 0.0f;
+            out[e / 2] = (unsigned)f32_to_f16(p0) | ((unsigned)f32_to_f16(p1) << 16);
+        }
+        *(uint4*)(g + j0) = make_uint4(out[0], out[1], out[2], out[3]);
     }
 }
 

@@ -71,12 +71,31 @@ impl Gpu {
         if m == 0 || n == 0 {
             return Ok(());
         }
-        assert!(k > 0 && batch.count > 0);
+        assert!(n <= ldc && batch.count > 0);
+        let pc = c.need((m - 1) * ldc + n + (batch.count - 1) * batch.stride_c, "gemm C");
+        self.gemm_to(m, n, k, a, b, (pc, false), ldc, alpha, beta, batch)
+    }
+
+    /// As [`Gpu::gemm`] with an f16 result (f16 operands, f32 accumulation: fp16 autocast's products).
+    #[allow(clippy::too_many_arguments)]
+    pub fn gemm_f16_out(&self, m: usize, n: usize, k: usize, a: Mat, b: Mat, c: &mut ViewMut<u16>, ldc: usize, alpha: f32, beta: f32, batch: Batch) -> Result<(), KernelError> {
+        if m == 0 || n == 0 {
+            return Ok(());
+        }
+        assert!(n <= ldc && batch.count > 0);
+        let pc = c.need((m - 1) * ldc + n + (batch.count - 1) * batch.stride_c, "gemm C");
+        self.gemm_to(m, n, k, a, b, (pc, true), ldc, alpha, beta, batch)
+    }
+
+    /// The cuBLAS call behind both: `c` is a checked device address and whether it holds f16.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_to(&self, m: usize, n: usize, k: usize, a: Mat, b: Mat, c: (u64, bool), ldc: usize, alpha: f32, beta: f32, batch: Batch) -> Result<(), KernelError> {
+        assert!(k > 0);
         let (pa, ha) = a.ptr(m, k, batch.count, batch.stride_a, "gemm A");
         let (pb, hb) = b.ptr(k, n, batch.count, batch.stride_b, "gemm B");
         assert_eq!(ha, hb, "gemm: both operands must have the same precision");
-        assert!(n <= ldc);
-        let pc = c.need((m - 1) * ldc + n + (batch.count - 1) * batch.stride_c, "gemm C");
+        assert!(ha || !c.1, "gemm: an f16 result needs f16 operands");
+        let (pc, c_dtype) = (c.0, if c.1 { sys::cudaDataType_t::CUDA_R_16F } else { sys::cudaDataType_t::CUDA_R_32F });
         let op = |t: bool| if t { sys::cublasOperation_t::CUBLAS_OP_T } else { sys::cublasOperation_t::CUBLAS_OP_N };
         let dtype = if ha { sys::cudaDataType_t::CUDA_R_16F } else { sys::cudaDataType_t::CUDA_R_32F };
         let i = |v: usize| i32::try_from(v).expect("gemm dimension exceeds i32");
@@ -101,7 +120,7 @@ impl Gpu {
                 batch.stride_a as i64,
                 (&beta) as *const f32 as *const _,
                 pc as *mut _,
-                sys::cudaDataType_t::CUDA_R_32F,
+                c_dtype,
                 i(ldc),
                 batch.stride_c as i64,
                 i(batch.count),

@@ -145,10 +145,38 @@ impl RelPosBias<'_> {
     }
 }
 
-/// `u64` device address of an optional f16 output.
-fn opt_mut<T>(v: Option<&mut ViewMut<'_, T>>, n: usize, what: &str) -> u64 {
-    v.map_or(0, |v| v.need(n, what))
+/// The checked launch arguments shared by the two softmax kernels.
+struct SoftmaxArgs {
+    rows: usize,
+    threads: u32,
+    /// q, rel-pos tables t/h/w, key table (null without rel-pos)
+    ptrs: [u64; 5],
+    /// nq, nk, d, qh, qw, kt, kh, kw
+    ints: [i32; 8],
+    /// the rel-pos dots and the q row: (kt + kh + kw + d) floats
+    fixed_smem: usize,
 }
+
+impl SoftmaxArgs {
+    fn new(len: usize, ld: usize, rel: Option<RelPosBias>, nq: usize, nk: usize) -> Self {
+        assert!(nk <= ld && len.is_multiple_of(ld), "softmax: {len} elements are not rows of stride {ld} >= {nk}");
+        let rows = len / ld;
+        let (ptrs, d, q_thw, k_thw) = match rel {
+            Some(r) => {
+                assert_eq!(1 + r.k_thw.iter().product::<usize>(), nk, "softmax: key grid");
+                assert_eq!(1 + r.q_thw.iter().product::<usize>(), nq, "softmax: query grid");
+                assert_eq!(rows % nq, 0, "softmax: rows are not heads x queries");
+                let t = |k: usize, v: View<f32>| v.need(r.q_thw[k] * r.k_thw[k] * r.d, "rel-pos table");
+                ([r.q.need(rows * r.d, "softmax q"), t(0, r.tables[0]), t(1, r.tables[1]), t(2, r.tables[2]), r.keys.need(nk - 1, "softmax keys")], r.d, r.q_thw, r.k_thw)
+            }
+            None => ([0; 5], 0, [1, 1, 1], [0, 0, 0]),
+        };
+        let fixed_smem = (k_thw.iter().sum::<usize>() + d) * 4;
+        let threads = if nk >= 1024 { 256 } else { 128 };
+        Self { rows, threads, ptrs, ints: [i(nq), i(nk), i(d), i(q_thw[1]), i(q_thw[2]), i(k_thw[0]), i(k_thw[1]), i(k_thw[2])], fixed_smem }
+    }
+}
+
 
 fn i(v: usize) -> i32 {
     i32::try_from(v).expect("size exceeds i32")
@@ -301,32 +329,28 @@ impl Gpu {
 
     /// Row softmax of `s [rows, ld]` (rows = heads * nq; the first `nk` columns of each row are logits),
     /// first adding the decomposed rel-pos terms of `rel` to the spatial queries' rows; the probabilities
-    /// go back into `s` (padding columns untouched), or only into `p16 [rows, ld]` as f16 when it is given
-    /// (padding columns written as zeros).
-    pub fn softmax_relpos(&self, s: &mut ViewMut<f32>, ld: usize, rel: Option<RelPosBias>, p16: Option<&mut ViewMut<u16>>, nq: usize, nk: usize) -> Result<(), KernelError> {
-        assert!(nk <= ld && s.len().is_multiple_of(ld), "softmax: {} elements are not rows of stride {ld} >= {nk}", s.len());
-        let rows_ = s.len() / ld;
-        let (qp, tp, hp, wp, kp, d, q_thw, k_thw) = match rel {
-            Some(r) => {
-                assert_eq!(1 + r.k_thw.iter().product::<usize>(), nk, "softmax: key grid");
-                assert_eq!(1 + r.q_thw.iter().product::<usize>(), nq, "softmax: query grid");
-                assert_eq!(rows_ % nq, 0, "softmax: rows are not heads x queries");
-                let t = |k: usize, v: View<f32>| v.need(r.q_thw[k] * r.k_thw[k] * r.d, "rel-pos table");
-                (r.q.need(rows_ * r.d, "softmax q"), t(0, r.tables[0]), t(1, r.tables[1]), t(2, r.tables[2]), r.keys.need(nk - 1, "softmax keys"), r.d, r.q_thw, r.k_thw)
-            }
-            None => (0, 0, 0, 0, 0, 0, [1, 1, 1], [0, 0, 0]),
-        };
-        let sp = s.need(rows_ * ld, "softmax s");
-        let pp = opt_mut(p16, rows_ * ld, "softmax p16");
-        let kk = k_thw.iter().sum::<usize>();
+    /// go back into `s` (padding columns untouched).
+    pub fn softmax_relpos(&self, s: &mut ViewMut<f32>, ld: usize, rel: Option<RelPosBias>, nq: usize, nk: usize) -> Result<(), KernelError> {
+        let a = SoftmaxArgs::new(s.len(), ld, rel, nq, nk);
+        let sp = s.need(a.rows * ld, "softmax s");
         // the row itself in shared memory too when it fits the default 48 KB (one read of s instead of three)
-        let fixed = (kk + d) * 4;
-        let cache = fixed + nk * 4 <= 48 * 1024;
-        let threads = if nk >= 1024 { 256 } else { 128 };
-        let mut cfg = rows(rows_, threads);
-        cfg.shared_mem_bytes = (fixed + if cache { nk * 4 } else { 0 }) as u32;
-        let (ldi, nqi, nki, dd, qh, qw, kt, kh, kw, cr) = (i(ld), i(nq), i(nk), i(d), i(q_thw[1]), i(q_thw[2]), i(k_thw[0]), i(k_thw[1]), i(k_thw[2]), cache as i32);
-        launch!(self, "softmax_relpos", cfg; sp, ldi, qp, tp, hp, wp, kp, pp, nqi, nki, dd, qh, qw, kt, kh, kw, cr)
+        let cache = a.fixed_smem + nk * 4 <= 48 * 1024;
+        let mut cfg = rows(a.rows, a.threads);
+        cfg.shared_mem_bytes = (a.fixed_smem + if cache { nk * 4 } else { 0 }) as u32;
+        let (ldi, [qp, tp, hp, wp, kp], [nqi, nki, dd, qh, qw, kt, kh, kw], cr) = (i(ld), a.ptrs, a.ints, cache as i32);
+        launch!(self, "softmax_relpos", cfg; sp, ldi, qp, tp, hp, wp, kp, nqi, nki, dd, qh, qw, kt, kh, kw, cr)
+    }
+
+    /// As [`Gpu::softmax_relpos`] on f16 logits (fp16 autocast's `q·kᵀ`): the f16 probabilities replace
+    /// them in `s`, padding columns zeroed. `ld` must be a multiple of 8 (16-byte rows).
+    pub fn softmax_relpos_f16(&self, s: &mut ViewMut<u16>, ld: usize, rel: Option<RelPosBias>, nq: usize, nk: usize) -> Result<(), KernelError> {
+        assert!(ld.is_multiple_of(8), "softmax f16: row stride {ld} is not a multiple of 8");
+        let a = SoftmaxArgs::new(s.len(), ld, rel, nq, nk);
+        let sp = s.need(a.rows * ld, "softmax s");
+        // one warp a row, 4 a block; each warp's rel-pos dots and q row in shared memory
+        let cfg = LaunchConfig { grid_dim: (a.rows.div_ceil(4) as u32, 1, 1), block_dim: (128, 1, 1), shared_mem_bytes: (4 * a.fixed_smem) as u32 };
+        let (ldi, [qp, tp, hp, wp, kp], [nqi, nki, dd, qh, qw, kt, kh, kw], rr) = (i(ld), a.ptrs, a.ints, i(a.rows));
+        launch!(self, "softmax_relpos_h", cfg; sp, ldi, qp, tp, hp, wp, kp, rr, nqi, nki, dd, qh, qw, kt, kh, kw)
     }
 
     /// `merged [nq, heads*d] = o [heads, nq, d] (+ q on spatial tokens when residual)`.

@@ -140,10 +140,11 @@ pub fn kernel_parity(device: usize, fp16: bool) -> Result<Vec<Parity>, KernelErr
     Ok(out)
 }
 
-/// The fused rel-pos + softmax kernel (f32 in place, and f16 out; padded rows) against the CPU formula
+/// The fused rel-pos + softmax kernels (f32 and f16 logits, in place; padded rows) against the CPU formula
 /// (`attention.rs` `add_rel_pos`).
 fn attention_parity(ctx: &Ctx, rng: &mut Rng) -> Result<Vec<Parity>, KernelError> {
-    let (heads, d, q_thw, k_thw) = (2, 16, [2, 3, 4], [2, 2, 3]);
+    // a key row longer than one warp pass (256 logits) of the f16 kernel
+    let (heads, d, q_thw, k_thw) = (2, 16, [2, 3, 4], [2, 11, 13]);
     let nq = 1 + q_thw.iter().product::<usize>();
     let nk = 1 + k_thw.iter().product::<usize>();
     let q = rng.vec(heads * nq * d, 1.0);
@@ -170,19 +171,20 @@ fn attention_parity(ctx: &Ctx, rng: &mut Rng) -> Result<Vec<Parity>, KernelError
     let gt: Vec<_> = tabs.iter().map(|t| ctx.gpu.upload(t)).collect::<Result<_, _>>()?;
     let keys = ctx.gpu.upload(&RelPosBias::key_table(k_thw))?;
     let rel = || RelPosBias { q: gq.view(), tables: [gt[0].view(), gt[1].view(), gt[2].view()], keys: keys.view(), d, q_thw, k_thw };
-    // rows padded to `ld` columns as the encoder pads them: the f32 path (in place) leaves the padding
-    // untouched; the f16 output gets zeros there
+    // rows padded as the encoder pads them, the padding filled with junk
+    let pad = |v: &[f32], ld: usize, with: f32| -> Vec<f32> { v.chunks(nk).flat_map(|r| r.iter().copied().chain(std::iter::repeat_n(with, ld - nk))).collect() };
+    // f32 logits, in place: the padding stays untouched
     let ld = nk + 3;
-    let pad = |v: &[f32], with: f32| -> Vec<f32> { v.chunks(nk).flat_map(|r| r.iter().copied().chain([with; 3])).collect() };
-    let mut s = ctx.gpu.upload(&pad(&logits, 7.0))?;
-    ctx.gpu.softmax_relpos(&mut s.view_mut(), ld, Some(rel()), None, nq, nk)?;
-    let f32_row = Parity::new("attention rel-pos + softmax (fused, padded rows)", false, &ctx.gpu.download(&s)?, &pad(&want, 7.0));
-    let mut s = ctx.gpu.upload(&pad(&logits, 7.0))?;
-    // starts as f16 NaNs: the kernel must write every column, the padding as zeros
-    let mut p16 = ctx.gpu.upload(&vec![0x7e00u16; heads * nq * ld])?;
-    ctx.gpu.softmax_relpos(&mut s.view_mut(), ld, Some(rel()), Some(&mut p16.view_mut()), nq, nk)?;
-    let half: Vec<f32> = ctx.gpu.download(&p16)?.into_iter().map(|b| half::f16::from_bits(b).to_f32()).collect();
-    Ok(vec![f32_row, Parity::new("attention rel-pos + softmax -> f16 P (padded rows)", true, &half, &pad(&want, 0.0))])
+    let mut s = ctx.gpu.upload(&pad(&logits, ld, 7.0))?;
+    ctx.gpu.softmax_relpos(&mut s.view_mut(), ld, Some(rel()), nq, nk)?;
+    let f32_row = Parity::new("attention rel-pos + softmax (fused, padded rows)", false, &ctx.gpu.download(&s)?, &pad(&want, ld, 7.0));
+    // f16 logits, f16 probabilities over them (the fp16 engine's path): NaN padding comes out zero
+    let ld = (nk + 1).next_multiple_of(8);
+    let to16 = |v: &[f32]| -> Vec<u16> { v.iter().map(|x| half::f16::from_f32(*x).to_bits()).collect() };
+    let mut s16 = ctx.gpu.upload(&to16(&pad(&logits, ld, f32::NAN)))?;
+    ctx.gpu.softmax_relpos_f16(&mut s16.view_mut(), ld, Some(rel()), nq, nk)?;
+    let in_place: Vec<f32> = ctx.gpu.download(&s16)?.into_iter().map(|b| half::f16::from_bits(b).to_f32()).collect();
+    Ok(vec![f32_row, Parity::new("attention rel-pos + softmax, f16 logits in place (padded rows)", true, &in_place, &pad(&want, ld, 0.0))])
 }
 
 /// AMFB GAP + score (Linear + sigmoid) + weighted sum against `amfb.rs`.

@@ -235,26 +235,27 @@ impl Attention {
         let nq = 1 + rel.q_thw.iter().product::<usize>();
         let nk = 1 + rel.k_thw.iter().product::<usize>();
         let ld = nk.next_multiple_of(8);
-        // keys the products run over: all ld in fp16 (see `forward`), the nk real ones in fp32
-        let nkg = if ctx.fp16 { ld } else { nk };
-        // logits [heads, nq, ld] = (q / sqrt d) kᵀ
-        let mut s = DTensor::empty(ctx, &[heads, nq, ld])?;
         let scale = 1.0 / (d as f32).sqrt();
         let batch = |sa: usize, sb: usize, sc: usize| Batch { count: heads, stride_a: sa, stride_b: sb, stride_c: sc };
-        matmul(ctx, nq, nkg, d, (q.view(), d, false), (k.view(), d, true), &mut s.view_mut(), ld, scale, 0.0, batch(nq * d, nk * d, nq * ld))?;
         let mut o = DTensor::empty(ctx, &[heads, nq, d])?;
-        ctx.lap(|| format!("encoder.block{b}.attn.qk"));
-        // + decomposed rel-pos terms of the unscaled q, softmax, P v
         if ctx.fp16 {
-            // the softmax writes its padding columns as zeros
+            // as fp16 autocast: f16 logits [heads, nq, ld] = (q / sqrt d) kᵀ over all ld keys (see `forward`),
+            // then in place the f16 probabilities (+ decomposed rel-pos terms of the unscaled q, softmax in
+            // f32; padding keys get 0), then P v
+            let (qh, kh) = (ctx.half(q.view())?, ctx.half(k.view())?);
             let mut p16 = ctx.gpu.uninit::<u16>(heads * nq * ld)?;
-            ctx.gpu.softmax_relpos(&mut s.view_mut(), ld, Some(rel), Some(&mut p16.view_mut()), nq, nk)?;
-            drop(s);
+            ctx.gpu.gemm_f16_out(nq, ld, d, Mat::f16(qh.view(), d), Mat::f16(kh.view(), d).t(), &mut p16.view_mut(), ld, scale, 0.0, batch(nq * d, nk * d, nq * ld))?;
+            ctx.lap(|| format!("encoder.block{b}.attn.qk"));
+            ctx.gpu.softmax_relpos_f16(&mut p16.view_mut(), ld, Some(rel), nq, nk)?;
             ctx.lap(|| format!("encoder.block{b}.attn.softmax"));
             let vh = ctx.half(v.view())?;
             ctx.gpu.gemm(nq, d, ld, Mat::f16(p16.view(), ld), Mat::f16(vh.view(), d), &mut o.view_mut(), d, 1.0, 0.0, batch(nq * ld, nk * d, nq * d))?;
         } else {
-            ctx.gpu.softmax_relpos(&mut s.view_mut(), ld, Some(rel), None, nq, nk)?;
+            // logits [heads, nq, ld] = (q / sqrt d) kᵀ over the nk keys, softmax in place, P v
+            let mut s = DTensor::empty(ctx, &[heads, nq, ld])?;
+            matmul(ctx, nq, nk, d, (q.view(), d, false), (k.view(), d, true), &mut s.view_mut(), ld, scale, 0.0, batch(nq * d, nk * d, nq * ld))?;
+            ctx.lap(|| format!("encoder.block{b}.attn.qk"));
+            ctx.gpu.softmax_relpos(&mut s.view_mut(), ld, Some(rel), nq, nk)?;
             ctx.lap(|| format!("encoder.block{b}.attn.softmax"));
             ctx.gpu.gemm(nq, d, nk, Mat::f32(s.view(), ld), Mat::f32(v.view(), d), &mut o.view_mut(), d, 1.0, 0.0, batch(nq * ld, nk * d, nq * d))?;
         }

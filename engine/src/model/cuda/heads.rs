@@ -228,7 +228,7 @@ impl GpuTemporal {
         let kv = qkv.buf.slice(inner, span);
         let vv = qkv.buf.slice(2 * inner, span);
         matmul(ctx, n, n, dh, (qv, ld, false), (kv, ld, true), &mut sc.view_mut(), n, (dh as f32).powf(-0.5), 0.0, Batch { count: hd, stride_a: dh, stride_b: dh, stride_c: n * n })?;
-        ctx.gpu.softmax_relpos(&mut sc.view_mut(), n, None, None, n, n)?;
+        ctx.gpu.softmax_relpos(&mut sc.view_mut(), n, None, n, n)?;
         let mut merged = DTensor::zeros(ctx, &[n, inner])?;
         let mspan = (n - 1) * inner + dh + (hd - 1) * dh;
         matmul(ctx, n, dh, n, (sc.view(), n, false), (vv, ld, false), &mut merged.buf.slice_mut(0, mspan), inner, 1.0, 0.0, Batch { count: hd, stride_a: n * n, stride_b: dh, stride_c: dh })?;
