@@ -150,8 +150,8 @@ extern "C" __global__ void softmax_relpos_h(half_bits* s, int ld, const float* q
 extern "C" __global__ void attn_merge(const float* o, const float* q, float* merged, int heads, int nq, int d, int residual) {
     FOR_EACH(i, (long long)heads * nq * d) {
         int c = i % d;
-        long long tok = (i / d) % nq;
-        int hd = (int)(i / ((long long)d * nq));
+        int tok = (i / d) % nq;
+        int hd = i / (d * nq);
         float v = o[i];
         if (residual && tok > 0) v += q[i];
         merged[tok * heads * d + hd * d + c] = v;

@@ -74,5 +74,6 @@ __device__ __forceinline__ float block_max(float v, float* shared) {
     return shared[32];
 }
 
-// Grid-stride loop over n elements.
-#define FOR_EACH(i, n) for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (long long)(n); i += (long long)gridDim.x * blockDim.x)
+// Grid-stride loop over n elements, with a 32-bit index (the launch wrappers check n < 2^31): index math on
+// it stays 32-bit, where a 64-bit division is a long software sequence on the GPU.
+#define FOR_EACH(i, n) for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += gridDim.x * blockDim.x)

@@ -46,11 +46,11 @@ extern "C" __global__ void im2col3d_f16(const float* x, half_bits* col, ConvGeom
 
 // Depthwise Conv3d on a volume: x [C, T, H, W], w [C, kt, kh, kw], bias [C] or null -> y [C, To, Ho, Wo].
 extern "C" __global__ void dwconv3d(const float* x, const float* wt, const float* bias, float* y, ConvGeom g) {
-    long long np = (long long)g.to * g.ho * g.wo;
-    FOR_EACH(i, (long long)g.c * np) {
-        long long p = i % np;
-        int ch = (int)(i / np);
-        int ox = p % g.wo, oy = (p / g.wo) % g.ho, oz = p / ((long long)g.wo * g.ho);
+    int np = g.to * g.ho * g.wo;
+    FOR_EACH(i, g.c * np) {
+        int p = i % np;
+        int ch = i / np;
+        int ox = p % g.wo, oy = (p / g.wo) % g.ho, oz = p / (g.wo * g.ho);
         const float* src = x + (long long)ch * g.t * g.h * g.w;
         const float* k = wt + (long long)ch * g.kt * g.kh * g.kw;
         float acc = 0.0f;
@@ -74,43 +74,71 @@ extern "C" __global__ void dwconv3d(const float* x, const float* wt, const float
 // MViT q/k/v pooling straight from the token layout: input token j (0 = class) of head hd, channel c at
 // x[hd*head_stride + j*row_stride + c]; depthwise kernel w [d, kt, kh, kw] shared by the heads (g.c = d).
 // y [heads, 1 + To*Ho*Wo, d]; the class token is copied through.
-extern "C" __global__ void pool_tokens(const float* x, long long row_stride, long long head_stride, const float* wt,
-                                       float* y, int heads, ConvGeom g) {
+// V channels a thread (1, or 4 with 16-byte loads when d, the strides and x are multiples of 4 floats:
+// a quarter of the load instructions, which bound this kernel).
+template <int V>
+__device__ void pool_tokens_impl(const float* x, long long row_stride, long long head_stride, const float* wt, float* y, int heads, ConvGeom g) {
     // 32-bit index math (the wrapper checks heads * (1 + np) * d fits)
-    const int d = g.c, hw = g.ho * g.wo, np = g.to * hw;
-    const int n = heads * (np + 1) * d;
+    const int d = g.c, dv = d / V, hw = g.ho * g.wo, np = g.to * hw, kv = g.kt * g.kh * g.kw;
+    const int n = heads * (np + 1) * dv;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
-        const int ch = i % d, rest = i / d, tok = rest % (np + 1), hd = rest / (np + 1);
+        const int ch = (i % dv) * V, rest = i / dv, tok = rest % (np + 1), hd = rest / (np + 1);
         const float* src = x + hd * head_stride + ch;
-        if (tok == 0) { y[i] = src[0]; continue; }
-        const int p = tok - 1, oz = p / hw, r = p - oz * hw, oy = r / g.wo, ox = r - oy * g.wo;
-        const float* k = wt + ch * g.kt * g.kh * g.kw;
-        float acc = 0.0f;
-        for (int dz = 0; dz < g.kt; dz++) {
-            const int iz = oz * g.st + dz - g.pt;
-            if (iz < 0 || iz >= g.t) continue;
-            for (int dy = 0; dy < g.kh; dy++) {
-                const int iy = oy * g.sh + dy - g.ph;
-                if (iy < 0 || iy >= g.h) continue;
-                for (int dx = 0; dx < g.kw; dx++) {
-                    const int ix = ox * g.sw + dx - g.pw;
-                    if (ix < 0 || ix >= g.w) continue;
-                    const long long j = 1 + (iz * g.h + iy) * g.w + ix;
-                    acc += k[(dz * g.kh + dy) * g.kw + dx] * src[j * row_stride];
+        float acc[V];
+        if (tok == 0) {
+#pragma unroll
+            for (int v = 0; v < V; v++) acc[v] = src[v];
+        } else {
+#pragma unroll
+            for (int v = 0; v < V; v++) acc[v] = 0.0f;
+            const int p = tok - 1, oz = p / hw, r = p - oz * hw, oy = r / g.wo, ox = r - oy * g.wo;
+            const float* k = wt + ch * kv;
+            for (int dz = 0; dz < g.kt; dz++) {
+                const int iz = oz * g.st + dz - g.pt;
+                if (iz < 0 || iz >= g.t) continue;
+                for (int dy = 0; dy < g.kh; dy++) {
+                    const int iy = oy * g.sh + dy - g.ph;
+                    if (iy < 0 || iy >= g.h) continue;
+                    for (int dx = 0; dx < g.kw; dx++) {
+                        const int ix = ox * g.sw + dx - g.pw;
+                        if (ix < 0 || ix >= g.w) continue;
+                        const long long j = 1 + (iz * g.h + iy) * g.w + ix;
+                        const int tap = (dz * g.kh + dy) * g.kw + dx;
+                        if constexpr (V == 4) {
+                            const float4 xv = *(const float4*)(src + j * row_stride);
+                            acc[0] += k[tap] * xv.x;
+                            acc[1] += k[kv + tap] * xv.y;
+                            acc[2] += k[2 * kv + tap] * xv.z;
+                            acc[3] += k[3 * kv + tap] * xv.w;
+                        } else {
+                            acc[0] += k[tap] * src[j * row_stride];
+                        }
+                    }
                 }
             }
         }
-        y[i] = acc;
+        float* out = y + (long long)rest * d + ch;
+        if constexpr (V == 4) *(float4*)out = make_float4(acc[0], acc[1], acc[2], acc[3]); else out[0] = acc[0];
     }
+}
+
+extern "C" __global__ void pool_tokens(const float* x, long long row_stride, long long head_stride, const float* wt,
+                                       float* y, int heads, ConvGeom g) {
+    pool_tokens_impl<1>(x, row_stride, head_stride, wt, y, heads, g);
+}
+
+extern "C" __global__ void pool_tokens4(const float* x, long long row_stride, long long head_stride, const float* wt,
+                                        float* y, int heads, ConvGeom g) {
+    pool_tokens_impl<4>(x, row_stride, head_stride, wt, y, heads, g);
 }
 
 // Max pooling of a volume x [C, T, H, W] -> y [C, To, Ho, Wo] (padding never wins).
 extern "C" __global__ void maxpool3d(const float* x, float* y, ConvGeom g) {
-    long long np = (long long)g.to * g.ho * g.wo;
-    FOR_EACH(i, (long long)g.c * np) {
-        long long p = i % np;
-        int ch = (int)(i / np);
-        int ox = p % g.wo, oy = (p / g.wo) % g.ho, oz = p / ((long long)g.wo * g.ho);
+    int np = g.to * g.ho * g.wo;
+    FOR_EACH(i, g.c * np) {
+        int p = i % np;
+        int ch = i / np;
+        int ox = p % g.wo, oy = (p / g.wo) % g.ho, oz = p / (g.wo * g.ho);
         const float* src = x + (long long)ch * g.t * g.h * g.w;
         float m = -3.402823466e38f;
         for (int dz = 0; dz < g.kt; dz++) {
@@ -132,13 +160,13 @@ extern "C" __global__ void maxpool3d(const float* x, float* y, ConvGeom g) {
 // Max pooling on tokens: x [1 + T*H*W, C] -> y [1 + To*Ho*Wo, C], the class token copied (MViT skip path).
 extern "C" __global__ void maxpool_tokens(const float* x, float* y, ConvGeom g) {
     int c = g.c;
-    long long np = (long long)g.to * g.ho * g.wo;
+    int np = g.to * g.ho * g.wo;
     FOR_EACH(i, (np + 1) * c) {
         int ch = i % c;
-        long long tok = i / c;
+        int tok = i / c;
         if (tok == 0) { y[i] = x[ch]; continue; }
-        long long p = tok - 1;
-        int ox = p % g.wo, oy = (p / g.wo) % g.ho, oz = p / ((long long)g.wo * g.ho);
+        int p = tok - 1;
+        int ox = p % g.wo, oy = (p / g.wo) % g.ho, oz = p / (g.wo * g.ho);
         float m = -3.402823466e38f;
         for (int dz = 0; dz < g.kt; dz++) {
             int iz = oz * g.st + dz - g.pt;

@@ -4,12 +4,12 @@
 // computed once and reused for every input channel.
 template <typename T>
 __device__ void deform_im2col_impl(const float* x, const float* off, T* col, int c, int t, int h, int w) {
-    long long hw = (long long)h * w, n = (long long)t * hw;
+    int hw = h * w, n = t * hw;
     FOR_EACH(i, 9 * n) {
-        int k = (int)(i / n);
-        long long sp = i % n;
-        int s = (int)(sp / hw);
-        long long p = sp % hw;
+        int k = i / n;
+        int sp = i % n;
+        int s = sp / hw;
+        int p = sp % hw;
         int oy = p / w, ox = p % w;
         float y = oy - 1 + k / 3 + off[((long long)(2 * k) * t + s) * hw + p];
         float xx = ox - 1 + k % 3 + off[((long long)(2 * k + 1) * t + s) * hw + p];

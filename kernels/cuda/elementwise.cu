@@ -2,9 +2,10 @@
 
 // x [C, plane] (channel-major volume): x = act(x + bias[c]); bias may be null.
 extern "C" __global__ void bias_act_channels(float* x, const float* bias, long long n, long long plane, int act) {
+    const int pl = (int)plane;
     FOR_EACH(i, n) {
         float v = x[i];
-        if (bias) v += bias[i / plane];
+        if (bias) v += bias[i / pl];
         x[i] = activate(v, act);
     }
 }

@@ -13,8 +13,8 @@ __device__ __forceinline__ void axis_tap(int d, int n_in, int n_out, int* i0, in
 // x [C, T, H, W] -> y [C, To, Ho, Wo]; accumulate: y += instead of y =.
 extern "C" __global__ void trilinear(const float* x, float* y, int c, int t, int h, int w, int to, int ho, int wo, int accumulate) {
     FOR_EACH(i, (long long)c * to * ho * wo) {
-        int ox = i % wo, oy = (i / wo) % ho, oz = (i / ((long long)wo * ho)) % to;
-        int ch = (int)(i / ((long long)wo * ho * to));
+        int ox = i % wo, oy = (i / wo) % ho, oz = (i / (wo * ho)) % to;
+        int ch = i / (wo * ho * to);
         int z0, z1, y0, y1, x0, x1;
         float lz, ly, lx;
         axis_tap(oz, t, to, &z0, &z1, &lz);

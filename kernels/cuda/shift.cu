@@ -11,7 +11,7 @@ extern "C" __global__ void axial_shift(const float* x, float* y, int c, int t, i
     long long n = (long long)c * t * h * w;
     FOR_EACH(i, n) {
         int xx = i % w, yy = (i / w) % h;
-        int ch = i / ((long long)t * h * w);
+        int ch = i / (t * h * w);
         int s = shift_of_channel(ch, c);
         int sy = axis == 0 ? yy - s : yy, sx = axis == 1 ? xx - s : xx;
         y[i] = (sy >= 0 && sy < h && sx >= 0 && sx < w) ? x[i + (long long)(sy - yy) * w + (sx - xx)] : 0.0f;

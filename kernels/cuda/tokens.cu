@@ -39,7 +39,7 @@ extern "C" __global__ void token_weights(const float* e, const float* lw, const 
 extern "C" __global__ void token_apply(const float* f, const float* q, const float* w, const float* extra, float* out,
                                        int d, int t, int n, int hw) {
     FOR_EACH(i, (long long)d * t * hw) {
-        int p = i % hw, s = (i / hw) % t, ch = (int)(i / ((long long)hw * t));
+        int p = i % hw, s = (i / hw) % t, ch = i / (hw * t);
         float pp = 0.0f;
         for (int k = 0; k < n; k++) pp += w[s * n + k] * q[((long long)ch * n + k) * hw + p];
         float fv = f[i];

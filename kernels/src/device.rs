@@ -138,8 +138,9 @@ impl Gpu {
     }
 }
 
-/// Grid for a grid-stride loop over `n` elements with 256 threads a block.
+/// Grid for a grid-stride loop over `n` elements with 256 threads a block (`FOR_EACH`: 32-bit indices).
 pub(crate) fn grid_for(n: usize) -> LaunchConfig {
+    assert!(n <= i32::MAX as usize, "a launch over {n} elements exceeds the kernels' 32-bit indices");
     let blocks = n.div_ceil(256).clamp(1, 65_535 * 8) as u32;
     LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 }
 }

@@ -293,7 +293,12 @@ impl Gpu {
         let xp = x.need((heads - 1) * head_stride + (n_in - 1) * row_stride + d, "pool_tokens x");
         let _ = i(out); // the kernel indexes its output in 32 bits
         let (wp, yp, rs, hs, hd) = (w.need(d * g.kernel_volume(), "pool w"), y.need(out, "pool y"), row_stride as i64, head_stride as i64, i(heads));
-        launch!(self, "pool_tokens", grid_for(out); xp, rs, hs, wp, yp, hd, g)
+        // four channels a thread with 16-byte loads and stores when everything is 16-byte aligned
+        if d % 4 == 0 && row_stride % 4 == 0 && head_stride % 4 == 0 && xp % 16 == 0 && yp % 16 == 0 {
+            launch!(self, "pool_tokens4", grid_for(out / 4); xp, rs, hs, wp, yp, hd, g)
+        } else {
+            launch!(self, "pool_tokens", grid_for(out); xp, rs, hs, wp, yp, hd, g)
+        }
     }
 
     pub fn maxpool3d(&self, x: View<f32>, y: &mut ViewMut<f32>, g: ConvGeom) -> Result<(), KernelError> {

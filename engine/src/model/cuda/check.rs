@@ -134,10 +134,39 @@ pub fn kernel_parity(device: usize, fp16: bool) -> Result<Vec<Parity>, KernelErr
     GDeform::new(&ctx, &dc)?.forward_into(&ctx, &DTensor::upload(&ctx, &x)?, &DTensor::upload(&ctx, &offs)?, &mut gy.view_mut(), Act::None)?;
     out.push(Parity::new(&tag("deformable conv (im2col + gemm)"), fp16, &dl(&ctx, &gy)?, dc.forward(&x, &offs).data()));
     out.extend(attention_parity(&ctx, &mut rng)?);
+    for d in [8, 6] {
+        out.push(pool_tokens_parity(&ctx, &mut rng, d)?);
+    }
     out.push(amfb_parity(&ctx, &mut rng)?);
     out.push(tokens_parity(&ctx, &mut rng)?);
     out.extend(frame_parity(&ctx, &mut rng)?);
     Ok(out)
+}
+
+/// MViT q/k/v pooling read in place from the qkv matrix (the k part of 2 heads; class token copied)
+/// against `token_pool::depthwise`; head dim 8 takes the 4-channel kernel, 6 the scalar one.
+fn pool_tokens_parity(ctx: &Ctx, rng: &mut Rng, d: usize) -> Result<Parity, KernelError> {
+    use crate::ops::token_pool::{Rows, Window, depthwise, taps_major};
+    let (heads, thw, stride) = (2, [3, 7, 9], [1, 2, 2]);
+    let cout = heads * d;
+    let n = 1 + thw.iter().product::<usize>();
+    let qkv = rng.vec(n * 3 * cout, 1.0);
+    let w = rng.vec(d * 27, 0.3); // [d, 3, 3, 3]
+    let win = Window { k: [3, 3, 3], stride, pad: [1, 1, 1] };
+    let o = win.out_grid(thw);
+    let m = 1 + o.iter().product::<usize>();
+    let mut want = vec![0.0f32; heads * m * d];
+    for h in 0..heads {
+        let c0 = cout + h * d; // the k part
+        let out = &mut want[h * m * d..(h + 1) * m * d];
+        out[..d].copy_from_slice(&qkv[c0..c0 + d]);
+        depthwise(Rows { data: &qkv[3 * cout..], rs: 3 * cout, c0, c: d }, thw, &taps_major(&w, d), win, &mut out[d..]);
+    }
+    let (gx, gw) = (ctx.gpu.upload(&qkv)?, ctx.gpu.upload(&w)?);
+    let mut y = ctx.gpu.zeros::<f32>(heads * m * d)?;
+    let g = ConvGeom::new(d, thw, [3, 3, 3], stride, [1, 1, 1]);
+    ctx.gpu.pool_tokens(gx.slice(cout, n * 3 * cout - cout), 3 * cout, d, gw.view(), &mut y.view_mut(), heads, g)?;
+    Ok(Parity::new(&format!("mvit pooling from qkv tokens, head dim {d}"), false, &ctx.gpu.download(&y)?, &want))
 }
 
 /// The fused rel-pos + softmax kernels (f32 and f16 logits, in place; padded rows) against the CPU formula
