@@ -146,14 +146,24 @@ extern "C" __global__ void softmax_relpos_h(half_bits* s, int ld, const float* q
     }
 }
 
-// merged [nq, heads*d] = o [heads, nq, d] (+ q for spatial tokens when residual: MViT residual pooling).
-extern "C" __global__ void attn_merge(const float* o, const float* q, float* merged, int heads, int nq, int d, int residual) {
-    FOR_EACH(i, (long long)heads * nq * d) {
+// merged [nq, heads*d] = o [heads, nq, d] (+ q for spatial tokens when residual: MViT residual pooling);
+// attn_merge_h writes f16 (the operand of the fp16 output projection).
+template <typename Out>
+__device__ void attn_merge_impl(const float* o, const float* q, Out* merged, int heads, int nq, int d, int residual) {
+    FOR_EACH(i, heads * nq * d) {
         int c = i % d;
         int tok = (i / d) % nq;
         int hd = i / (d * nq);
         float v = o[i];
         if (residual && tok > 0) v += q[i];
-        merged[tok * heads * d + hd * d + c] = v;
+        if constexpr (sizeof(Out) == 2) merged[tok * heads * d + hd * d + c] = f32_to_f16(v); else merged[tok * heads * d + hd * d + c] = v;
     }
+}
+
+extern "C" __global__ void attn_merge(const float* o, const float* q, float* merged, int heads, int nq, int d, int residual) {
+    attn_merge_impl<float>(o, q, merged, heads, nq, d, residual);
+}
+
+extern "C" __global__ void attn_merge_h(const float* o, const float* q, half_bits* merged, int heads, int nq, int d, int residual) {
+    attn_merge_impl<half_bits>(o, q, merged, heads, nq, d, residual);
 }

@@ -19,6 +19,15 @@ extern "C" __global__ void bias_act_rows(float* x, const float* bias, long long 
     }
 }
 
+// y16 [rows, C] = f16(act(x + bias[c])): the epilogue of a GEMM whose result only feeds an fp16 GEMM.
+extern "C" __global__ void bias_act_rows_h(const float* x, const float* bias, half_bits* y, long long n, int c, int act) {
+    FOR_EACH(i, n) {
+        float v = x[i];
+        if (bias) v += bias[i % c];
+        y[i] = f32_to_f16(activate(v, act));
+    }
+}
+
 // a += b
 extern "C" __global__ void add_inplace(float* a, const float* b, long long n) {
     FOR_EACH(i, n) a[i] += b[i];

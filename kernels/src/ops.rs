@@ -201,6 +201,14 @@ impl Gpu {
         launch!(self, "bias_act_rows", grid_for(n); xp, bp, nn, cc, a)
     }
 
+    /// `y16 [rows, C] = f16(act(x + bias[c]))` (a GEMM epilogue whose result feeds an fp16 GEMM).
+    pub fn bias_act_rows_f16(&self, x: View<f32>, bias: Option<View<f32>>, y: &mut ViewMut<u16>, c: usize, act: Act) -> Result<(), KernelError> {
+        let n = y.len();
+        assert_eq!(n % c, 0);
+        let (xp, bp, yp, nn, cc, a) = (x.need(n, "bias_act_rows x"), opt_ptr(bias, c, "bias"), y.need(n, "bias_act_rows y"), n as i64, i(c), act as i32);
+        launch!(self, "bias_act_rows_h", grid_for(n); xp, bp, yp, nn, cc, a)
+    }
+
     /// `a += b` over `a`'s extent.
     pub fn add_inplace(&self, a: &mut ViewMut<f32>, b: View<f32>) -> Result<(), KernelError> {
         let n = a.len();
@@ -238,6 +246,14 @@ impl Gpu {
         assert_eq!(n % c, 0);
         let (xp, yp, g, b, cc) = (x.need(n, "ln x"), y.need(n, "ln y"), gamma.need(c, "ln gamma"), beta.need(c, "ln beta"), i(c));
         launch!(self, "layernorm_rows", rows(n / c, 128); xp, yp, g, b, cc, eps)
+    }
+
+    /// As [`Gpu::layernorm_rows`], writing f16 (the operand of the fp16 GEMM that follows).
+    pub fn layernorm_rows_f16(&self, x: View<f32>, y: &mut ViewMut<u16>, gamma: View<f32>, beta: View<f32>, c: usize, eps: f32) -> Result<(), KernelError> {
+        let n = y.len();
+        assert_eq!(n % c, 0);
+        let (xp, yp, g, b, cc) = (x.need(n, "ln x"), y.need(n, "ln y"), gamma.need(c, "ln gamma"), beta.need(c, "ln beta"), i(c));
+        launch!(self, "layernorm_rows_h", rows(n / c, 128); xp, yp, g, b, cc, eps)
     }
 
     pub fn layernorm_rows_inplace(&self, x: &mut ViewMut<f32>, gamma: View<f32>, beta: View<f32>, c: usize, eps: f32) -> Result<(), KernelError> {
@@ -363,6 +379,13 @@ impl Gpu {
         let n = heads * nq * d;
         let (op, qp, mp, hh, nqi, dd, r) = (o.need(n, "merge o"), q.need(if residual { n } else { 0 }, "merge q"), merged.need(n, "merge out"), i(heads), i(nq), i(d), residual as i32);
         launch!(self, "attn_merge", grid_for(n); op, qp, mp, hh, nqi, dd, r)
+    }
+
+    /// As [`Gpu::attn_merge`], writing f16 (the operand of the fp16 output projection).
+    pub fn attn_merge_f16(&self, o: View<f32>, q: View<f32>, merged: &mut ViewMut<u16>, heads: usize, nq: usize, d: usize, residual: bool) -> Result<(), KernelError> {
+        let n = heads * nq * d;
+        let (op, qp, mp, hh, nqi, dd, r) = (o.need(n, "merge o"), q.need(if residual { n } else { 0 }, "merge q"), merged.need(n, "merge out"), i(heads), i(nq), i(d), residual as i32);
+        launch!(self, "attn_merge_h", grid_for(n); op, qp, mp, hh, nqi, dd, r)
     }
 
     // ---- resize.cu ------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 use dtfsal_kernels::gemm::Batch;
 use dtfsal_kernels::{Act, Buf, ConvGeom, Mat, RelPosBias};
 
-use super::layers::{Ctx, DTensor, GConv, GLayerNorm, GLinear, Res, matmul};
+use super::layers::{Ctx, DTensor, GConv, GLayerNorm, GLinear, GemmIn, Res, matmul};
 use crate::config::ModelConfig;
 use crate::model::attention::{RelPos, Thw, pooled};
 use crate::model::encoder::block_settings;
@@ -155,12 +155,12 @@ impl Block {
     fn forward(&self, ctx: &Ctx, x: &DTensor, thw: Thw) -> Res<(DTensor, Thw)> {
         let n = 1 + thw.iter().product::<usize>();
         let cout = self.set.cout;
-        let xn = self.norm1.copy(ctx, x)?;
+        let xn = self.norm1.copy_for_gemm(ctx, x)?;
         let q_thw = pooled(thw, self.set.stride_q);
         let nq = 1 + q_thw.iter().product::<usize>();
         // skip path: projection of the normed input when the width changes, max-pooled when strided
         let skip_full = match &self.project {
-            Some(p) => Some(p.forward(ctx, xn.view(), n, Act::None)?),
+            Some(p) => Some(p.forward_in(ctx, &xn, n, Act::None)?),
             None => None,
         };
         let skip_src = skip_full.as_ref().unwrap_or(x);
@@ -181,31 +181,35 @@ impl Block {
         // x = skip + project(attention)
         let merged = self.attn.forward(ctx, &xn, thw, b)?;
         drop(xn);
-        self.attn.project.forward_into(ctx, merged.view(), nq, &mut out.view_mut(), 1.0, Act::None)?;
+        self.attn.project.forward_into_in(ctx, &merged, nq, &mut out.view_mut(), 1.0, Act::None)?;
         ctx.lap(|| format!("encoder.block{b}.attn.project"));
         // x = x + MLP(LN2(x))
-        let hidden = self.mlp1.forward(ctx, self.norm2.copy(ctx, &out)?.view(), nq, Act::Gelu)?;
-        self.mlp2.forward_into(ctx, hidden.view(), nq, &mut out.view_mut(), 1.0, Act::None)?;
+        let hidden = self.mlp1.forward_for_gemm(ctx, &self.norm2.copy_for_gemm(ctx, &out)?, nq, Act::Gelu)?;
+        self.mlp2.forward_into_in(ctx, &hidden, nq, &mut out.view_mut(), 1.0, Act::None)?;
         ctx.lap(|| format!("encoder.block{b}.mlp"));
         Ok((out, q_thw))
     }
 }
 
 impl Attention {
-    /// `xn [1 + THW, C_in]` (normed) -> merged heads `[1 + T'H'W', C_out]` (before the projection).
+    /// `xn [1 + THW, C_in]` (normed) -> merged heads `[1 + T'H'W', C_out]` (before the projection; f16 in
+    /// fp16 mode, the projection's operand).
     /// `b`: the block's index (profile labels).
-    fn forward(&self, ctx: &Ctx, xn: &DTensor, thw: Thw, b: usize) -> Res<DTensor> {
+    fn forward(&self, ctx: &Ctx, xn: &GemmIn, thw: Thw, b: usize) -> Res<GemmIn> {
         let (heads, d) = (self.heads, self.d);
         let cout = heads * d;
         let n = 1 + thw.iter().product::<usize>();
-        let qkv = self.qkv.forward(ctx, xn.view(), n, Act::None)?; // [n, 3 * heads * d]
+        let qkv = self.qkv.forward_in(ctx, xn, n, Act::None)?; // [n, 3 * heads * d]
         ctx.lap(|| format!("encoder.block{b}.attn.qkv"));
         // Logits rows are padded to ld (a multiple of 8) columns. In fp16 the GEMMs run over all ld keys, so
         // every operand's contiguous extent is a multiple of 8 and cuBLAS takes its 16-byte-aligned tensor-
         // core kernels (with nk odd it fell back to 8x slower align-1 ones): k and v get ld - nk spare rows at
         // the end, so head h's padding keys read head h+1's first rows, or the spares; both are finite, and
         // their probabilities in P are zero.
-        let mut pooled_parts = vec![];
+        // q stays f32 (the rel-pos dots and the residual read it); in fp16 mode the k and v LayerNorms
+        // write the f16 GEMM operands directly.
+        let mut q = None;
+        let mut kv = vec![];
         let mut grids = vec![];
         for (s, pool) in self.pools.iter().enumerate() {
             let g = ConvGeom::new(d, thw, [3, 3, 3], pool.stride, [1, 1, 1]);
@@ -216,21 +220,25 @@ impl Attention {
             let mut y = if spare > 0 { DTensor::zeros(ctx, &[heads * m + spare, d])? } else { DTensor::empty(ctx, &[heads * m, d])? };
             let src = qkv.buf.slice(s * cout, qkv.numel() - s * cout);
             ctx.gpu.pool_tokens(src, 3 * cout, d, pool.w.view(), &mut y.view_mut(), heads, g)?;
-            pool.norm.inplace(ctx, &mut y.view_mut())?;
-            pooled_parts.push(y);
+            if s == 0 {
+                pool.norm.inplace(ctx, &mut y.view_mut())?;
+                q = Some(y);
+            } else {
+                kv.push(pool.norm.copy_for_gemm(ctx, &y)?);
+            }
             grids.push(o);
         }
         drop(qkv);
         ctx.lap(|| format!("encoder.block{b}.attn.pool"));
-        let [q, k, v] = <[DTensor; 3]>::try_from(pooled_parts).unwrap_or_else(|_| unreachable!("three pooled parts"));
+        let q = q.expect("the q pool comes first");
         let rel = RelPosBias { q: q.view(), tables: [self.rel[0].view(), self.rel[1].view(), self.rel[2].view()], keys: self.keys.view(), d, q_thw: grids[0], k_thw: grids[1] };
-        self.attend(ctx, &q, &k, &v, rel, b)
+        self.attend(ctx, &q, &kv[0], &kv[1], rel, b)
     }
 
     /// Softmax attention of pooled `q`, `k`, `v` (`[heads, n, d]`, k and v maybe with spare rows) ->
     /// merged heads `[nq, heads * d]` with residual pooling, through the logits matrix: cuBLAS `q kᵀ`,
     /// the fused rel-pos + softmax kernel, cuBLAS `P v`, the head merge.
-    fn attend(&self, ctx: &Ctx, q: &DTensor, k: &DTensor, v: &DTensor, rel: RelPosBias, b: usize) -> Res<DTensor> {
+    fn attend(&self, ctx: &Ctx, q: &DTensor, k: &GemmIn, v: &GemmIn, rel: RelPosBias, b: usize) -> Res<GemmIn> {
         let (heads, d) = (self.heads, self.d);
         let nq = 1 + rel.q_thw.iter().product::<usize>();
         let nk = 1 + rel.k_thw.iter().product::<usize>();
@@ -242,17 +250,18 @@ impl Attention {
             // as fp16 autocast: f16 logits [heads, nq, ld] = (q / sqrt d) kᵀ over all ld keys (see `forward`),
             // then in place the f16 probabilities (+ decomposed rel-pos terms of the unscaled q, softmax in
             // f32; padding keys get 0), then P v
-            let (qh, kh) = (ctx.half(q.view())?, ctx.half(k.view())?);
+            let (GemmIn::F16(kh), GemmIn::F16(vh)) = (k, v) else { unreachable!("fp16 mode pools k and v into f16") };
+            let qh = ctx.half(q.view())?;
             let mut p16 = ctx.gpu.uninit::<u16>(heads * nq * ld)?;
             ctx.gpu.gemm_f16_out(nq, ld, d, Mat::f16(qh.view(), d), Mat::f16(kh.view(), d).t(), &mut p16.view_mut(), ld, scale, 0.0, batch(nq * d, nk * d, nq * ld))?;
             ctx.lap(|| format!("encoder.block{b}.attn.qk"));
             ctx.gpu.softmax_relpos_f16(&mut p16.view_mut(), ld, Some(rel), nq, nk)?;
             ctx.lap(|| format!("encoder.block{b}.attn.softmax"));
-            let vh = ctx.half(v.view())?;
             ctx.gpu.gemm(nq, d, ld, Mat::f16(p16.view(), ld), Mat::f16(vh.view(), d), &mut o.view_mut(), d, 1.0, 0.0, batch(nq * ld, nk * d, nq * d))?;
         } else {
             // logits [heads, nq, ld] = (q / sqrt d) kᵀ over the nk keys, softmax in place, P v
             let mut s = DTensor::empty(ctx, &[heads, nq, ld])?;
+            let (GemmIn::F32(k), GemmIn::F32(v)) = (k, v) else { unreachable!("fp32 mode pools k and v into f32") };
             matmul(ctx, nq, nk, d, (q.view(), d, false), (k.view(), d, true), &mut s.view_mut(), ld, scale, 0.0, batch(nq * d, nk * d, nq * ld))?;
             ctx.lap(|| format!("encoder.block{b}.attn.qk"));
             ctx.gpu.softmax_relpos(&mut s.view_mut(), ld, Some(rel), nq, nk)?;
@@ -261,8 +270,13 @@ impl Attention {
         }
         ctx.lap(|| format!("encoder.block{b}.attn.pv"));
         // residual pooling (spatial queries add their unscaled q), heads merged -> [nq, heads * d]
+        if ctx.fp16 {
+            let mut merged = ctx.gpu.uninit::<u16>(nq * heads * d)?;
+            ctx.gpu.attn_merge_f16(o.view(), q.view(), &mut merged.view_mut(), heads, nq, d, true)?;
+            return Ok(GemmIn::F16(merged));
+        }
         let mut merged = DTensor::empty(ctx, &[nq, heads * d])?;
         ctx.gpu.attn_merge(o.view(), q.view(), &mut merged.view_mut(), heads, nq, d, true)?;
-        Ok(merged)
+        Ok(GemmIn::F32(merged))
     }
 }

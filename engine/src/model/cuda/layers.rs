@@ -108,6 +108,29 @@ impl DTensor {
     }
 }
 
+/// A token matrix `[n, C]` whose consumer is a GEMM: f32, or, in fp16 mode, already f16 (its producer's
+/// epilogue wrote it so, sparing the GEMM a conversion pass over it).
+pub(crate) enum GemmIn {
+    F32(DTensor),
+    F16(Buf<u16>),
+}
+
+impl GemmIn {
+    fn view(&self) -> XView<'_> {
+        match self {
+            GemmIn::F32(t) => XView::F32(t.view()),
+            GemmIn::F16(h) => XView::F16(h.view()),
+        }
+    }
+}
+
+/// A borrowed [`GemmIn`] (or any f32 view).
+#[derive(Clone, Copy)]
+enum XView<'a> {
+    F32(View<'a, f32>),
+    F16(View<'a, u16>),
+}
+
 fn maybe_t(v: Mat<'_>, t: bool) -> Mat<'_> {
     if t { v.t() } else { v }
 }
@@ -215,20 +238,57 @@ impl GLinear {
         Ok(Self { w, w16, bias: l.bias().map(|b| ctx.gpu.upload(b)).transpose()?, cin: l.cin, cout: l.cout })
     }
 
-    /// `y [n, C_out] = beta·y + x [n, C_in]·Wᵀ + b`, then `act` (beta = 1: a residual add).
-    pub fn forward_into(&self, ctx: &Ctx, x: View<f32>, n: usize, y: &mut ViewMut<f32>, beta: f32, act: Act) -> Res<()> {
+    /// `y [n, C_out] = beta·y + x·Wᵀ`: the product alone, no bias or activation.
+    fn product(&self, ctx: &Ctx, x: XView, n: usize, y: &mut ViewMut<f32>, beta: f32) -> Res<()> {
         let mut y = y.reborrow().slice(0, n * self.cout);
-        match &self.w16 {
-            None => ctx.gpu.gemm(n, self.cout, self.cin, Mat::f32(x, self.cin), Mat::f32(self.w.view(), self.cin).t(), &mut y, self.cout, 1.0, beta, Batch::ONE)?,
-            Some(w16) => {
-                let xh = ctx.half(x.slice(0, n * self.cin))?;
-                ctx.gpu.gemm(n, self.cout, self.cin, Mat::f16(xh.view(), self.cin), Mat::f16(w16.view(), self.cin).t(), &mut y, self.cout, 1.0, beta, Batch::ONE)?
+        match (x, &self.w16) {
+            (XView::F16(h), Some(w16)) => ctx.gpu.gemm(n, self.cout, self.cin, Mat::f16(h.slice(0, n * self.cin), self.cin), Mat::f16(w16.view(), self.cin).t(), &mut y, self.cout, 1.0, beta, Batch::ONE),
+            (XView::F16(_), None) => unreachable!("an f16 operand comes only with fp16 weights"),
+            (XView::F32(t), None) => ctx.gpu.gemm(n, self.cout, self.cin, Mat::f32(t, self.cin), Mat::f32(self.w.view(), self.cin).t(), &mut y, self.cout, 1.0, beta, Batch::ONE),
+            (XView::F32(t), Some(w16)) => {
+                let xh = ctx.half(t.slice(0, n * self.cin))?;
+                ctx.gpu.gemm(n, self.cout, self.cin, Mat::f16(xh.view(), self.cin), Mat::f16(w16.view(), self.cin).t(), &mut y, self.cout, 1.0, beta, Batch::ONE)
             }
         }
+    }
+
+    /// As [`GLinear::forward_into`] from a [`GemmIn`].
+    pub fn forward_into_in(&self, ctx: &Ctx, x: &GemmIn, n: usize, y: &mut ViewMut<f32>, beta: f32, act: Act) -> Res<()> {
+        self.product(ctx, x.view(), n, y, beta)?;
+        self.epilogue(ctx, n, y, act)
+    }
+
+    /// `y = act(y + b)` over the first `n` rows (nothing when there is neither).
+    fn epilogue(&self, ctx: &Ctx, n: usize, y: &mut ViewMut<f32>, act: Act) -> Res<()> {
         if self.bias.is_some() || act != Act::None {
-            ctx.gpu.bias_act_rows(&mut y, self.bias.as_ref().map(|b| b.view()), self.cout, act)?;
+            ctx.gpu.bias_act_rows(&mut y.reborrow().slice(0, n * self.cout), self.bias.as_ref().map(|b| b.view()), self.cout, act)?;
         }
         Ok(())
+    }
+
+    /// As [`GLinear::forward`] from a [`GemmIn`].
+    pub fn forward_in(&self, ctx: &Ctx, x: &GemmIn, n: usize, act: Act) -> Res<DTensor> {
+        let mut y = DTensor::empty(ctx, &[n, self.cout])?;
+        self.forward_into_in(ctx, x, n, &mut y.view_mut(), 0.0, act)?;
+        Ok(y)
+    }
+
+    /// `act(x·Wᵀ + b)` for another GEMM to consume: in fp16 mode the epilogue (bias, act) writes it as f16.
+    pub fn forward_for_gemm(&self, ctx: &Ctx, x: &GemmIn, n: usize, act: Act) -> Res<GemmIn> {
+        if !ctx.fp16 {
+            return Ok(GemmIn::F32(self.forward_in(ctx, x, n, act)?));
+        }
+        let mut y = DTensor::empty(ctx, &[n, self.cout])?;
+        self.product(ctx, x.view(), n, &mut y.view_mut(), 0.0)?;
+        let mut h = ctx.gpu.uninit::<u16>(n * self.cout)?;
+        ctx.gpu.bias_act_rows_f16(y.view(), self.bias.as_ref().map(|b| b.view()), &mut h.view_mut(), self.cout, act)?;
+        Ok(GemmIn::F16(h))
+    }
+
+    /// `y [n, C_out] = beta·y + x [n, C_in]·Wᵀ + b`, then `act` (beta = 1: a residual add).
+    pub fn forward_into(&self, ctx: &Ctx, x: View<f32>, n: usize, y: &mut ViewMut<f32>, beta: f32, act: Act) -> Res<()> {
+        self.product(ctx, XView::F32(x), n, y, beta)?;
+        self.epilogue(ctx, n, y, act)
     }
 
     pub fn forward(&self, ctx: &Ctx, x: View<f32>, n: usize, act: Act) -> Res<DTensor> {
@@ -259,6 +319,16 @@ impl GLayerNorm {
         let mut y = DTensor::empty(ctx, &x.shape)?;
         ctx.gpu.layernorm_rows(x.view(), &mut y.view_mut(), self.gamma.view(), self.beta.view(), self.dim, self.eps)?;
         Ok(y)
+    }
+
+    /// The normalised rows for a GEMM to consume: f16 straight from the LayerNorm in fp16 mode.
+    pub fn copy_for_gemm(&self, ctx: &Ctx, x: &DTensor) -> Res<GemmIn> {
+        if !ctx.fp16 {
+            return Ok(GemmIn::F32(self.copy(ctx, x)?));
+        }
+        let mut h = ctx.gpu.uninit::<u16>(x.numel())?;
+        ctx.gpu.layernorm_rows_f16(x.view(), &mut h.view_mut(), self.gamma.view(), self.beta.view(), self.dim, self.eps)?;
+        Ok(GemmIn::F16(h))
     }
 
     /// Fused `LN_channels(shift_H(x))` of a volume (DLTFB).
