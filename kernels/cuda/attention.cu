@@ -67,6 +67,9 @@ extern "C" __global__ void softmax_relpos(float* s, int ld, const float* q, cons
 // logits at a time (16 bytes), the max and the sum come from one online pass (the running sum rescaled
 // when the max grows), a second pass writes. 4 warps (rows) a block; shared memory: 4 x (kk + d) floats.
 #define SMH_WARPS 4
+#ifndef INFINITY
+#define INFINITY __int_as_float(0x7f800000)
+#endif
 extern "C" __global__ void softmax_relpos_h(half_bits* s, int ld, const float* q, const float* rt, const float* rh, const float* rw,
                                             const unsigned* keys, int rows, int nq, int nk, int d, int qh, int qw, int kt, int kh, int kw) {
     extern __shared__ float smem[];
@@ -96,52 +99,64 @@ extern "C" __global__ void softmax_relpos_h(half_bits* s, int ld, const float* q
         __syncwarp();
     }
     const float L2E = 1.4426950408889634f;
-    // logit j (+ rel-pos), in the log2 domain
-    auto logit = [&](int j, half_bits h) -> float {
-        float v = f16_to_f32(h);
-        if (with_rel && j > 0) {
-            const unsigned k = keys[j - 1];
-            v += (rel[k & 1023u] + rel[kt + ((k >> 10) & 1023u)]) + rel[kt + kh + (k >> 20)];
+    // The 8 logits j0..j0+7 (+ rel-pos), in the log2 domain, -inf past nk. Keys run in raster order (kw
+    // fastest), so the chunk's first key position comes from the table and the next ones by counting: per
+    // logit one shared-memory read (the w term) instead of a table read and three.
+    auto chunk = [&](int j0, uint4 pk, float* v) {
+        const unsigned hb[4] = {pk.x, pk.y, pk.z, pk.w};
+        int a = 0, b = 0, c = -1;  // position of spatial key j0 - 1 (c = -1: before the first one)
+        if (j0 > 0 && j0 < nk) {  // (a padding chunk's positions are never used)
+            const unsigned k = keys[j0 - 1];
+            a = k & 1023u, b = (k >> 10) & 1023u, c = k >> 20;
         }
-        return v * L2E;
-    };
-    float m = -3.402823466e38f, sum = 0.0f;
-    for (int j0 = lane * 8; j0 < nk; j0 += 256) {
-        const uint4 pk = *(const uint4*)(g + j0);
-        const half_bits h[8] = {(half_bits)(pk.x & 0xffffu), (half_bits)(pk.x >> 16), (half_bits)(pk.y & 0xffffu), (half_bits)(pk.y >> 16),
-                                (half_bits)(pk.z & 0xffffu), (half_bits)(pk.z >> 16), (half_bits)(pk.w & 0xffffu), (half_bits)(pk.w >> 16)};
+        float th = with_rel ? rel[a] + rel[kt + b] : 0.0f;
 #pragma unroll
         for (int e = 0; e < 8; e++) {
-            if (j0 + e >= nk) break;
-            const float v = logit(j0 + e, h[e]);
-            if (v > m) {
-                sum = sum * exp2f(m - v) + 1.0f;
-                m = v;
-            } else {
-                sum += exp2f(v - m);
+            const int j = j0 + e;
+            float x = f16_to_f32((half_bits)(e & 1 ? hb[e >> 1] >> 16 : hb[e >> 1] & 0xffffu));
+            if (with_rel) {
+                if (e > 0) {  // step to spatial key j - 1
+                    if (++c == kw) {
+                        c = 0;
+                        if (++b == kh) b = 0, ++a;
+                        th = rel[a] + rel[kt + b];
+                    }
+                }
+                if (j > 0) x += th + rel[kt + kh + c];
             }
+            v[e] = j < nk ? x * L2E : -INFINITY;
         }
+    };
+    // pass 1: running max and sum, a chunk max at a time
+    float m = -INFINITY, sum = 0.0f;
+    for (int j0 = lane * 8; j0 < nk; j0 += 256) {
+        float v[8];
+        chunk(j0, *(const uint4*)(g + j0), v);
+        float cm = v[0];
+#pragma unroll
+        for (int e = 1; e < 8; e++) cm = fmaxf(cm, v[e]);
+        if (cm > m) {
+            sum *= exp2f(m - cm);
+            m = cm;
+        }
+#pragma unroll
+        for (int e = 0; e < 8; e++) sum += exp2f(v[e] - m);
     }
-    // combine the lanes' (max, sum)
+    // combine the lanes' (max, sum); a lane that saw no logit has m = -inf, sum = 0
     for (int o = 16; o > 0; o >>= 1) {
         const float mo = __shfl_xor_sync(0xffffffffu, m, o), so = __shfl_xor_sync(0xffffffffu, sum, o);
         const float mm = fmaxf(m, mo);
-        sum = sum * exp2f(m - mm) + so * exp2f(mo - mm);
+        sum = (m == mm ? sum : sum * exp2f(m - mm)) + (mo == mm ? so : so * exp2f(mo - mm));
         m = mm;
     }
     const float inv = 1.0f / sum;
+    // pass 2: the probabilities over the logits (padding columns: 0)
     for (int j0 = lane * 8; j0 < ld; j0 += 256) {
-        const uint4 pk = *(const uint4*)(g + j0);
-        const half_bits h[8] = {(half_bits)(pk.x & 0xffffu), (half_bits)(pk.x >> 16), (half_bits)(pk.y & 0xffffu), (half_bits)(pk.y >> 16),
-                                (half_bits)(pk.z & 0xffffu), (half_bits)(pk.z >> 16), (half_bits)(pk.w & 0xffffu), (half_bits)(pk.w >> 16)};
+        float v[8];
+        chunk(j0, *(const uint4*)(g + j0), v);
         unsigned out[4];
 #pragma unroll
-        for (int e = 0; e < 8; e += 2) {
-            const int j = j0 + e;
-            const float p0 = j < nk ? exp2f(logit(j, h[e]) - m) * inv : 0.0f;
-            const float p1 = j + 1 < nk ? exp2f(logit(j + 1, h[e + 1]) - m) * inv : 0.0f;
-            out[e / 2] = (unsigned)f32_to_f16(p0) | ((unsigned)f32_to_f16(p1) << 16);
-        }
+        for (int e = 0; e < 8; e += 2) out[e / 2] = (unsigned)f32_to_f16(exp2f(v[e] - m) * inv) | ((unsigned)f32_to_f16(exp2f(v[e + 1] - m) * inv) << 16);
         *(uint4*)(g + j0) = make_uint4(out[0], out[1], out[2], out[3]);
     }
 }
