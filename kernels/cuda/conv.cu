@@ -74,20 +74,24 @@ extern "C" __global__ void dwconv3d(const float* x, const float* wt, const float
 // MViT q/k/v pooling straight from the token layout: input token j (0 = class) of head hd, channel c at
 // x[hd*head_stride + j*row_stride + c]; depthwise kernel w [d, kt, kh, kw] shared by the heads (g.c = d).
 // y [heads, 1 + To*Ho*Wo, d]; the class token is copied through.
-// V channels a thread (1, or 4 with 16-byte loads when d, the strides and x are multiples of 4 floats:
-// a quarter of the load instructions, which bound this kernel).
+// bias (null, or [heads * d] at head stride d): added to every input token first (the qkv projection's
+// bias, so its GEMM needs no epilogue pass). V channels a thread (1, or 4 with 16-byte loads when d, the
+// strides and x are multiples of 4 floats: a quarter of the load instructions, which bound this kernel).
 template <int V>
-__device__ void pool_tokens_impl(const float* x, long long row_stride, long long head_stride, const float* wt, float* y, int heads, ConvGeom g) {
+__device__ void pool_tokens_impl(const float* x, long long row_stride, long long head_stride, const float* wt, const float* bias, float* y, int heads, ConvGeom g) {
     // 32-bit index math (the wrapper checks heads * (1 + np) * d fits)
     const int d = g.c, dv = d / V, hw = g.ho * g.wo, np = g.to * hw, kv = g.kt * g.kh * g.kw;
     const int n = heads * (np + 1) * dv;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
         const int ch = (i % dv) * V, rest = i / dv, tok = rest % (np + 1), hd = rest / (np + 1);
         const float* src = x + hd * head_stride + ch;
+        float b[V];
+#pragma unroll
+        for (int v = 0; v < V; v++) b[v] = bias ? bias[hd * d + ch + v] : 0.0f;
         float acc[V];
         if (tok == 0) {
 #pragma unroll
-            for (int v = 0; v < V; v++) acc[v] = src[v];
+            for (int v = 0; v < V; v++) acc[v] = src[v] + b[v];
         } else {
 #pragma unroll
             for (int v = 0; v < V; v++) acc[v] = 0.0f;
@@ -106,12 +110,12 @@ __device__ void pool_tokens_impl(const float* x, long long row_stride, long long
                         const int tap = (dz * g.kh + dy) * g.kw + dx;
                         if constexpr (V == 4) {
                             const float4 xv = *(const float4*)(src + j * row_stride);
-                            acc[0] += k[tap] * xv.x;
-                            acc[1] += k[kv + tap] * xv.y;
-                            acc[2] += k[2 * kv + tap] * xv.z;
-                            acc[3] += k[3 * kv + tap] * xv.w;
+                            acc[0] += k[tap] * (xv.x + b[0]);
+                            acc[1] += k[kv + tap] * (xv.y + b[1]);
+                            acc[2] += k[2 * kv + tap] * (xv.z + b[2]);
+                            acc[3] += k[3 * kv + tap] * (xv.w + b[3]);
                         } else {
-                            acc[0] += k[tap] * src[j * row_stride];
+                            acc[0] += k[tap] * (src[j * row_stride] + b[0]);
                         }
                     }
                 }
@@ -123,13 +127,13 @@ __device__ void pool_tokens_impl(const float* x, long long row_stride, long long
 }
 
 extern "C" __global__ void pool_tokens(const float* x, long long row_stride, long long head_stride, const float* wt,
-                                       float* y, int heads, ConvGeom g) {
-    pool_tokens_impl<1>(x, row_stride, head_stride, wt, y, heads, g);
+                                       const float* bias, float* y, int heads, ConvGeom g) {
+    pool_tokens_impl<1>(x, row_stride, head_stride, wt, bias, y, heads, g);
 }
 
 extern "C" __global__ void pool_tokens4(const float* x, long long row_stride, long long head_stride, const float* wt,
-                                        float* y, int heads, ConvGeom g) {
-    pool_tokens_impl<4>(x, row_stride, head_stride, wt, y, heads, g);
+                                        const float* bias, float* y, int heads, ConvGeom g) {
+    pool_tokens_impl<4>(x, row_stride, head_stride, wt, bias, y, heads, g);
 }
 
 // Max pooling of a volume x [C, T, H, W] -> y [C, To, Ho, Wo] (padding never wins).
@@ -157,14 +161,16 @@ extern "C" __global__ void maxpool3d(const float* x, float* y, ConvGeom g) {
     }
 }
 
-// Max pooling on tokens: x [1 + T*H*W, C] -> y [1 + To*Ho*Wo, C], the class token copied (MViT skip path).
-extern "C" __global__ void maxpool_tokens(const float* x, float* y, ConvGeom g) {
+// Max pooling on tokens: x [1 + T*H*W, C] -> y [1 + To*Ho*Wo, C], the class token copied (MViT skip path),
+// + bias [C] when given (the attention projection's, which then accumulates into y).
+extern "C" __global__ void maxpool_tokens(const float* x, const float* bias, float* y, ConvGeom g) {
     int c = g.c;
     int np = g.to * g.ho * g.wo;
     FOR_EACH(i, (np + 1) * c) {
         int ch = i % c;
         int tok = i / c;
-        if (tok == 0) { y[i] = x[ch]; continue; }
+        const float b = bias ? bias[ch] : 0.0f;
+        if (tok == 0) { y[i] = x[ch] + b; continue; }
         int p = tok - 1;
         int ox = p % g.wo, oy = (p / g.wo) % g.ho, oz = p / (g.wo * g.ho);
         float m = -3.402823466e38f;
@@ -180,6 +186,6 @@ extern "C" __global__ void maxpool_tokens(const float* x, float* y, ConvGeom g) 
                 }
             }
         }
-        y[i] = m;
+        y[i] = m + b;
     }
 }

@@ -145,6 +145,11 @@ pub(crate) fn grid_for(n: usize) -> LaunchConfig {
     LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 }
 }
 
+/// One warp per row, 8 rows a block.
+pub(crate) fn warp_rows(n: usize) -> LaunchConfig {
+    LaunchConfig { grid_dim: (n.div_ceil(8).max(1) as u32, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 }
+}
+
 /// One block per row with `threads` threads.
 pub(crate) fn rows(n: usize, threads: u32) -> LaunchConfig {
     LaunchConfig { grid_dim: (n as u32, 1, 1), block_dim: (threads, 1, 1), shared_mem_bytes: 0 }

@@ -7,7 +7,7 @@ use cudarc::driver::{DeviceRepr, LaunchConfig, PushKernelArg};
 
 use crate::KernelError;
 use crate::buffer::{View, ViewMut, opt_ptr};
-use crate::device::{Gpu, grid_for, rows};
+use crate::device::{Gpu, grid_for, rows, warp_rows};
 
 /// Launches kernel `$name` with already-checked arguments bound to locals.
 macro_rules! launch {
@@ -244,24 +244,24 @@ impl Gpu {
     pub fn layernorm_rows(&self, x: View<f32>, y: &mut ViewMut<f32>, gamma: View<f32>, beta: View<f32>, c: usize, eps: f32) -> Result<(), KernelError> {
         let n = y.len();
         assert_eq!(n % c, 0);
-        let (xp, yp, g, b, cc) = (x.need(n, "ln x"), y.need(n, "ln y"), gamma.need(c, "ln gamma"), beta.need(c, "ln beta"), i(c));
-        launch!(self, "layernorm_rows", rows(n / c, 128); xp, yp, g, b, cc, eps)
+        let (xp, yp, g, b, rr, cc) = (x.need(n, "ln x"), y.need(n, "ln y"), gamma.need(c, "ln gamma"), beta.need(c, "ln beta"), i(n / c), i(c));
+        launch!(self, "layernorm_rows", warp_rows(n / c); xp, yp, g, b, rr, cc, eps)
     }
 
     /// As [`Gpu::layernorm_rows`], writing f16 (the operand of the fp16 GEMM that follows).
     pub fn layernorm_rows_f16(&self, x: View<f32>, y: &mut ViewMut<u16>, gamma: View<f32>, beta: View<f32>, c: usize, eps: f32) -> Result<(), KernelError> {
         let n = y.len();
         assert_eq!(n % c, 0);
-        let (xp, yp, g, b, cc) = (x.need(n, "ln x"), y.need(n, "ln y"), gamma.need(c, "ln gamma"), beta.need(c, "ln beta"), i(c));
-        launch!(self, "layernorm_rows_h", rows(n / c, 128); xp, yp, g, b, cc, eps)
+        let (xp, yp, g, b, rr, cc) = (x.need(n, "ln x"), y.need(n, "ln y"), gamma.need(c, "ln gamma"), beta.need(c, "ln beta"), i(n / c), i(c));
+        launch!(self, "layernorm_rows_h", warp_rows(n / c); xp, yp, g, b, rr, cc, eps)
     }
 
     pub fn layernorm_rows_inplace(&self, x: &mut ViewMut<f32>, gamma: View<f32>, beta: View<f32>, c: usize, eps: f32) -> Result<(), KernelError> {
         let n = x.len();
         assert_eq!(n % c, 0);
-        let (xp, g, b, cc) = (x.need(n, "ln x"), gamma.need(c, "ln gamma"), beta.need(c, "ln beta"), i(c));
+        let (xp, g, b, rr, cc) = (x.need(n, "ln x"), gamma.need(c, "ln gamma"), beta.need(c, "ln beta"), i(n / c), i(c));
         let yp = xp;
-        launch!(self, "layernorm_rows", rows(n / c, 128); xp, yp, g, b, cc, eps)
+        launch!(self, "layernorm_rows", warp_rows(n / c); xp, yp, g, b, rr, cc, eps)
     }
 
     /// DLTFB axial shift of `x [C, T, H, W]` along H (`axis_w` false) or W.
@@ -301,19 +301,20 @@ impl Gpu {
     }
 
     /// MViT pooling of `heads` token sets read at `x + hd*head_stride + tok*row_stride + c` (`g.c` = head
-    /// dim, grid `g`) -> `y [heads, 1 + To*Ho*Wo, d]`, class token copied.
-    pub fn pool_tokens(&self, x: View<f32>, row_stride: usize, head_stride: usize, w: View<f32>, y: &mut ViewMut<f32>, heads: usize, g: ConvGeom) -> Result<(), KernelError> {
+    /// dim, grid `g`), `bias [heads * d]` (when given) added to every input token first ->
+    /// `y [heads, 1 + To*Ho*Wo, d]`, class token copied.
+    pub fn pool_tokens(&self, x: View<f32>, row_stride: usize, head_stride: usize, w: View<f32>, bias: Option<View<f32>>, y: &mut ViewMut<f32>, heads: usize, g: ConvGeom) -> Result<(), KernelError> {
         let d = g.c as usize;
         let n_in = 1 + (g.t * g.h * g.w) as usize;
         let out = heads * (1 + g.out_positions()) * d;
         let xp = x.need((heads - 1) * head_stride + (n_in - 1) * row_stride + d, "pool_tokens x");
         let _ = i(out); // the kernel indexes its output in 32 bits
-        let (wp, yp, rs, hs, hd) = (w.need(d * g.kernel_volume(), "pool w"), y.need(out, "pool y"), row_stride as i64, head_stride as i64, i(heads));
+        let (wp, bp, yp, rs, hs, hd) = (w.need(d * g.kernel_volume(), "pool w"), opt_ptr(bias, heads * d, "pool bias"), y.need(out, "pool y"), row_stride as i64, head_stride as i64, i(heads));
         // four channels a thread with 16-byte loads and stores when everything is 16-byte aligned
-        if d % 4 == 0 && row_stride % 4 == 0 && head_stride % 4 == 0 && xp % 16 == 0 && yp % 16 == 0 {
-            launch!(self, "pool_tokens4", grid_for(out / 4); xp, rs, hs, wp, yp, hd, g)
+        if [d, row_stride, head_stride].iter().all(|v| v.is_multiple_of(4)) && xp.is_multiple_of(16) && yp.is_multiple_of(16) {
+            launch!(self, "pool_tokens4", grid_for(out / 4); xp, rs, hs, wp, bp, yp, hd, g)
         } else {
-            launch!(self, "pool_tokens", grid_for(out); xp, rs, hs, wp, yp, hd, g)
+            launch!(self, "pool_tokens", grid_for(out); xp, rs, hs, wp, bp, yp, hd, g)
         }
     }
 
@@ -324,11 +325,11 @@ impl Gpu {
     }
 
     /// Max pooling of tokens `[1 + THW, C]` (class token copied), `g.c` = C.
-    pub fn maxpool_tokens(&self, x: View<f32>, y: &mut ViewMut<f32>, g: ConvGeom) -> Result<(), KernelError> {
+    pub fn maxpool_tokens(&self, x: View<f32>, bias: Option<View<f32>>, y: &mut ViewMut<f32>, g: ConvGeom) -> Result<(), KernelError> {
         let c = g.c as usize;
         let out = (1 + g.out_positions()) * c;
-        let (xp, yp) = (x.need(c + g.in_len(), "maxpool_tokens x"), y.need(out, "maxpool_tokens y"));
-        launch!(self, "maxpool_tokens", grid_for(out); xp, yp, g)
+        let (xp, bp, yp) = (x.need(c + g.in_len(), "maxpool_tokens x"), opt_ptr(bias, c, "maxpool_tokens bias"), y.need(out, "maxpool_tokens y"));
+        launch!(self, "maxpool_tokens", grid_for(out); xp, bp, yp, g)
     }
 
     /// Deformable im2col: `x [C, T, H, W]`, `offsets [18, T, H, W]` -> `col [C*9, T*H*W]`.

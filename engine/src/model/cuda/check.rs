@@ -143,7 +143,8 @@ pub fn kernel_parity(device: usize, fp16: bool) -> Result<Vec<Parity>, KernelErr
     Ok(out)
 }
 
-/// MViT q/k/v pooling read in place from the qkv matrix (the k part of 2 heads; class token copied)
+/// MViT q/k/v pooling read in place from the qkv matrix plus its bias (the k part of 2 heads; class token
+/// copied)
 /// against `token_pool::depthwise`; head dim 8 takes the 4-channel kernel, 6 the scalar one.
 fn pool_tokens_parity(ctx: &Ctx, rng: &mut Rng, d: usize) -> Result<Parity, KernelError> {
     use crate::ops::token_pool::{Rows, Window, depthwise, taps_major};
@@ -152,6 +153,9 @@ fn pool_tokens_parity(ctx: &Ctx, rng: &mut Rng, d: usize) -> Result<Parity, Kern
     let n = 1 + thw.iter().product::<usize>();
     let qkv = rng.vec(n * 3 * cout, 1.0);
     let w = rng.vec(d * 27, 0.3); // [d, 3, 3, 3]
+    // the qkv bias, added by the kernel as it reads (zero padding stays zero)
+    let bias = rng.vec(3 * cout, 0.5);
+    let with_bias: Vec<f32> = qkv.iter().enumerate().map(|(i, v)| v + bias[i % (3 * cout)]).collect();
     let win = Window { k: [3, 3, 3], stride, pad: [1, 1, 1] };
     let o = win.out_grid(thw);
     let m = 1 + o.iter().product::<usize>();
@@ -159,13 +163,13 @@ fn pool_tokens_parity(ctx: &Ctx, rng: &mut Rng, d: usize) -> Result<Parity, Kern
     for h in 0..heads {
         let c0 = cout + h * d; // the k part
         let out = &mut want[h * m * d..(h + 1) * m * d];
-        out[..d].copy_from_slice(&qkv[c0..c0 + d]);
-        depthwise(Rows { data: &qkv[3 * cout..], rs: 3 * cout, c0, c: d }, thw, &taps_major(&w, d), win, &mut out[d..]);
+        out[..d].copy_from_slice(&with_bias[c0..c0 + d]);
+        depthwise(Rows { data: &with_bias[3 * cout..], rs: 3 * cout, c0, c: d }, thw, &taps_major(&w, d), win, &mut out[d..]);
     }
-    let (gx, gw) = (ctx.gpu.upload(&qkv)?, ctx.gpu.upload(&w)?);
+    let (gx, gw, gb) = (ctx.gpu.upload(&qkv)?, ctx.gpu.upload(&w)?, ctx.gpu.upload(&bias)?);
     let mut y = ctx.gpu.zeros::<f32>(heads * m * d)?;
     let g = ConvGeom::new(d, thw, [3, 3, 3], stride, [1, 1, 1]);
-    ctx.gpu.pool_tokens(gx.slice(cout, n * 3 * cout - cout), 3 * cout, d, gw.view(), &mut y.view_mut(), heads, g)?;
+    ctx.gpu.pool_tokens(gx.slice(cout, n * 3 * cout - cout), 3 * cout, d, gw.view(), Some(gb.slice(cout, cout)), &mut y.view_mut(), heads, g)?;
     Ok(Parity::new(&format!("mvit pooling from qkv tokens, head dim {d}"), false, &ctx.gpu.download(&y)?, &want))
 }
 

@@ -133,7 +133,7 @@ impl GpuEncoder {
         let mut thw = [t, h, w];
         let mut feats = vec![];
         for (i, block) in self.blocks.iter().enumerate() {
-            let (y, q_thw) = block.forward(ctx, &x, thw)?;
+            let (y, q_thw) = block.forward(ctx, x, thw)?;
             x = y;
             thw = q_thw;
             if let Some((_, norm)) = self.tap_norms.iter().find(|(b, _)| *b == i) {
@@ -151,11 +151,12 @@ impl GpuEncoder {
 }
 
 impl Block {
-    /// `x [1 + THW, C_in]` -> (`[1 + T'H'W', C_out]`, new grid).
-    fn forward(&self, ctx: &Ctx, x: &DTensor, thw: Thw) -> Res<(DTensor, Thw)> {
+    /// `x [1 + THW, C_in]` -> (`[1 + T'H'W', C_out]`, new grid). Takes `x`: when the block keeps the grid
+    /// and the width, its buffer becomes the output.
+    fn forward(&self, ctx: &Ctx, x: DTensor, thw: Thw) -> Res<(DTensor, Thw)> {
         let n = 1 + thw.iter().product::<usize>();
         let cout = self.set.cout;
-        let xn = self.norm1.copy_for_gemm(ctx, x)?;
+        let xn = self.norm1.copy_for_gemm(ctx, &x)?;
         let q_thw = pooled(thw, self.set.stride_q);
         let nq = 1 + q_thw.iter().product::<usize>();
         // skip path: projection of the normed input when the width changes, max-pooled when strided
@@ -163,25 +164,28 @@ impl Block {
             Some(p) => Some(p.forward_in(ctx, &xn, n, Act::None)?),
             None => None,
         };
-        let skip_src = skip_full.as_ref().unwrap_or(x);
+        let skip = skip_full.unwrap_or(x);
+        // out = skip + the attention projection's bias; the projection then accumulates into it
+        let proj_bias = self.attn.project.bias();
         let mut out = if nq != n {
             let k = self.set.stride_q.map(|s| if s > 1 { s + 1 } else { s });
             let g = ConvGeom::new(cout, thw, k, self.set.stride_q, k.map(|k| k / 2));
-            let mut y = DTensor::zeros(ctx, &[nq, cout])?;
-            ctx.gpu.maxpool_tokens(skip_src.view(), &mut y.view_mut(), g)?;
+            let mut y = DTensor::empty(ctx, &[nq, cout])?;
+            ctx.gpu.maxpool_tokens(skip.view(), proj_bias, &mut y.view_mut(), g)?;
             y
         } else {
-            let mut y = DTensor::zeros(ctx, &[nq, cout])?;
-            ctx.gpu.add_inplace(&mut y.view_mut(), skip_src.view())?;
+            let mut y = skip;
+            if proj_bias.is_some() {
+                ctx.gpu.bias_act_rows(&mut y.view_mut(), proj_bias, cout, Act::None)?;
+            }
             y
         };
-        drop(skip_full);
         let b = self.index;
         ctx.lap(|| format!("encoder.block{b}.norm+skip"));
         // x = skip + project(attention)
         let merged = self.attn.forward(ctx, &xn, thw, b)?;
         drop(xn);
-        self.attn.project.forward_into_in(ctx, &merged, nq, &mut out.view_mut(), 1.0, Act::None)?;
+        self.attn.project.accumulate_in(ctx, &merged, nq, &mut out.view_mut())?;
         ctx.lap(|| format!("encoder.block{b}.attn.project"));
         // x = x + MLP(LN2(x))
         let hidden = self.mlp1.forward_for_gemm(ctx, &self.norm2.copy_for_gemm(ctx, &out)?, nq, Act::Gelu)?;
@@ -199,7 +203,8 @@ impl Attention {
         let (heads, d) = (self.heads, self.d);
         let cout = heads * d;
         let n = 1 + thw.iter().product::<usize>();
-        let qkv = self.qkv.forward_in(ctx, xn, n, Act::None)?; // [n, 3 * heads * d]
+        // [n, 3 * heads * d]; the pooling kernels add the bias as they read it
+        let qkv = self.qkv.product_in(ctx, xn, n)?;
         ctx.lap(|| format!("encoder.block{b}.attn.qkv"));
         // Logits rows are padded to ld (a multiple of 8) columns. In fp16 the GEMMs run over all ld keys, so
         // every operand's contiguous extent is a multiple of 8 and cuBLAS takes its 16-byte-aligned tensor-
@@ -219,7 +224,8 @@ impl Attention {
             // the spare rows must be finite (zero): P's zero padding multiplies them
             let mut y = if spare > 0 { DTensor::zeros(ctx, &[heads * m + spare, d])? } else { DTensor::empty(ctx, &[heads * m, d])? };
             let src = qkv.buf.slice(s * cout, qkv.numel() - s * cout);
-            ctx.gpu.pool_tokens(src, 3 * cout, d, pool.w.view(), &mut y.view_mut(), heads, g)?;
+            let bias = self.qkv.bias().map(|b| b.slice(s * cout, cout));
+            ctx.gpu.pool_tokens(src, 3 * cout, d, pool.w.view(), bias, &mut y.view_mut(), heads, g)?;
             if s == 0 {
                 pool.norm.inplace(ctx, &mut y.view_mut())?;
                 q = Some(y);

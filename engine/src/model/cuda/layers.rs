@@ -252,6 +252,22 @@ impl GLinear {
         }
     }
 
+    /// `x·Wᵀ` alone, into a new `[n, C_out]`: for a consumer that adds the bias itself ([`GLinear::bias`]).
+    pub fn product_in(&self, ctx: &Ctx, x: &GemmIn, n: usize) -> Res<DTensor> {
+        let mut y = DTensor::empty(ctx, &[n, self.cout])?;
+        self.product(ctx, x.view(), n, &mut y.view_mut(), 0.0)?;
+        Ok(y)
+    }
+
+    /// `y += x·Wᵀ` (no bias: the caller put it in `y`).
+    pub fn accumulate_in(&self, ctx: &Ctx, x: &GemmIn, n: usize, y: &mut ViewMut<f32>) -> Res<()> {
+        self.product(ctx, x.view(), n, y, 1.0)
+    }
+
+    pub fn bias(&self) -> Option<View<'_, f32>> {
+        self.bias.as_ref().map(|b| b.view())
+    }
+
     /// As [`GLinear::forward_into`] from a [`GemmIn`].
     pub fn forward_into_in(&self, ctx: &Ctx, x: &GemmIn, n: usize, y: &mut ViewMut<f32>, beta: f32, act: Act) -> Res<()> {
         self.product(ctx, x.view(), n, y, beta)?;
