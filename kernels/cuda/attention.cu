@@ -1,6 +1,23 @@
 // MViTv2 pooling attention around the cuBLAS products: the decomposed relative positions fused into the
 // softmax of each logits row, head merge with residual pooling.
 
+// rel[j] for j = first, first + step, ... < kt + kh + kw: the dot product of a query's unscaled q (qv, in
+// shared memory) with its rows of the gathered tables R_t [Q*, K*, d] (at its t = a), R_h (b), R_w (c).
+// One warp; lane 0 writes.
+__device__ void relpos_dots_warp(const float* qv, const float* rt, const float* rh, const float* rw, float* rel, int first, int step,
+                                 int d, int a, int b, int c, int kt, int kh, int kw) {
+    const int lane = threadIdx.x & 31, kk = kt + kh + kw;
+    for (int j = first; j < kk; j += step) {
+        const float* tab = j < kt ? rt + ((long long)a * kt + j) * d
+                         : j < kt + kh ? rh + ((long long)b * kh + (j - kt)) * d
+                         : rw + ((long long)c * kw + (j - kt - kh)) * d;
+        float acc = 0.0f;
+        for (int e = lane; e < d; e += 32) acc += qv[e] * tab[e];
+        acc = warp_sum(acc);
+        if (lane == 0) rel[j] = acc;
+    }
+}
+
 // One block per logits row of s [rows, ld] (rows = heads*nq; the first nk columns of a row are its logits,
 // ld >= nk pads rows so the f16 GEMM operands stay 16-byte aligned). With q given, a spatial query i
 // (token i+1, at (a, b, c) of the query grid) first gets the decomposed rel-pos terms
@@ -27,17 +44,8 @@ extern "C" __global__ void softmax_relpos(float* s, int ld, const float* q, cons
         const float* src = q + row * d;  // row = hd*nq + qi, and q is [heads, nq, d]
         for (int e = threadIdx.x; e < d; e += blockDim.x) qv[e] = src[e];
         __syncthreads();
-        const int r = qi - 1, a = r / (qh * qw), b = (r / qw) % qh, c = r % qw;
-        const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-        for (int j = warp; j < kk; j += warps) {
-            const float* tab = j < kt ? rt + ((long long)a * kt + j) * d
-                             : j < kt + kh ? rh + ((long long)b * kh + (j - kt)) * d
-                             : rw + ((long long)c * kw + (j - kt - kh)) * d;
-            float acc = 0.0f;
-            for (int e = lane; e < d; e += 32) acc += qv[e] * tab[e];
-            acc = warp_sum(acc);
-            if (lane == 0) rel[j] = acc;
-        }
+        const int r = qi - 1;
+        relpos_dots_warp(qv, rt, rh, rw, rel, threadIdx.x >> 5, blockDim.x >> 5, d, r / (qh * qw), (r / qw) % qh, r % qw, kt, kh, kw);
         __syncthreads();
     }
     // logits (+ rel-pos on spatial keys), their max
@@ -86,16 +94,8 @@ extern "C" __global__ void softmax_relpos_h(half_bits* s, int ld, const float* q
         const float* src = q + row * d;
         for (int e = lane; e < d; e += 32) qv[e] = src[e];
         __syncwarp();
-        const int r = qi - 1, a = r / (qh * qw), b = (r / qw) % qh, c = r % qw;
-        for (int j = 0; j < kk; j++) {
-            const float* tab = j < kt ? rt + ((long long)a * kt + j) * d
-                             : j < kt + kh ? rh + ((long long)b * kh + (j - kt)) * d
-                             : rw + ((long long)c * kw + (j - kt - kh)) * d;
-            float acc = 0.0f;
-            for (int e = lane; e < d; e += 32) acc += qv[e] * tab[e];
-            acc = warp_sum(acc);
-            if (lane == 0) rel[j] = acc;
-        }
+        const int r = qi - 1;
+        relpos_dots_warp(qv, rt, rh, rw, rel, 0, 1, d, r / (qh * qw), (r / qw) % qh, r % qw, kt, kh, kw);
         __syncwarp();
     }
     const float L2E = 1.4426950408889634f;
