@@ -5,7 +5,7 @@
 use dtfsal_kernels::ops::{ColOut, FrameDesc, FrameFormat, Normalise, YuvCoeffs};
 use dtfsal_kernels::{Act, ConvGeom, Gpu, KernelError, RelPosBias};
 
-use super::layers::{Ctx, DTensor, GConv, GDeform, GLayerNorm, GLinear, trilinear};
+use super::layers::{Ctx, DTensor, GConv, GDeform, GLayerNorm, GLinear, GemmIn, trilinear};
 use crate::model::{Axis, axial_shift};
 use crate::ops::act::{gelu, mean, sigmoid, sigmoid_scalar, softmax_row};
 use crate::ops::conv::Conv3d;
@@ -97,6 +97,18 @@ pub fn kernel_parity(device: usize, fp16: bool) -> Result<Vec<Parity>, KernelErr
     let gt = DTensor::upload(&ctx, &tok)?;
     let lin = Linear::new(rng.vec(96 * 48, 0.15), Some(rng.vec(96, 0.1)), 96, 48);
     out.push(Parity::new(&tag("linear + bias"), fp16, &dl(&ctx, &GLinear::new(&ctx, &lin)?.forward(&ctx, gt.view(), 300, Act::None)?)?, &lin.forward(tok.data(), 300)));
+    // the MLP's first layer as the encoder runs it: LayerNorm -> linear + bias + GELU, each written as the
+    // next GEMM's operand (f16 in fp16 mode); biases large enough that a dropped or doubled one shows
+    let lin2 = Linear::new(rng.vec(64 * 48, 0.15), Some(rng.vec(64, 1.0)), 64, 48);
+    let ln2 = LayerNorm::new(rng.vec(48, 1.0), rng.vec(48, 0.5), 1e-6);
+    let mut want = lin2.forward(&ln2.forward_rows_copy(tok.data()), 300);
+    gelu(&mut want);
+    let h = GLinear::new(&ctx, &lin2)?.forward_for_gemm(&ctx, &GLayerNorm::new(&ctx, &ln2)?.copy_for_gemm(&ctx, &gt)?, 300, Act::Gelu)?;
+    let got = match h {
+        GemmIn::F32(t) => dl(&ctx, &t)?,
+        GemmIn::F16(b) => ctx.gpu.download(&b)?.into_iter().map(|v| half::f16::from_bits(v).to_f32()).collect(),
+    };
+    out.push(Parity::new(&tag("layernorm -> linear + bias + gelu (gemm operands)"), fp16, &got, &want));
     let ln = LayerNorm::new(rng.vec(48, 1.0), rng.vec(48, 0.2), 1e-6);
     out.push(Parity::new("layernorm rows", false, &dl(&ctx, &GLayerNorm::new(&ctx, &ln)?.copy(&ctx, &gt)?)?, &ln.forward_rows_copy(tok.data())));
     // DLTFB shift and the fused shift_H + channel LayerNorm
