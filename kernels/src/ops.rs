@@ -243,8 +243,13 @@ impl Gpu {
     /// LayerNorm over rows of `x [n, C]` into `y` (`y` may be `x`: see [`Gpu::layernorm_rows_inplace`]).
     pub fn layernorm_rows(&self, x: View<f32>, y: &mut ViewMut<f32>, gamma: View<f32>, beta: View<f32>, c: usize, eps: f32) -> Result<(), KernelError> {
         let n = y.len();
+        self.layernorm_f32(x.need(n, "ln x"), y.need(n, "ln y"), n, gamma, beta, c, eps)
+    }
+
+    /// The f32 LayerNorm launch on checked addresses (`yp` may be `xp`).
+    fn layernorm_f32(&self, xp: u64, yp: u64, n: usize, gamma: View<f32>, beta: View<f32>, c: usize, eps: f32) -> Result<(), KernelError> {
         assert_eq!(n % c, 0);
-        let (xp, yp, g, b, rr, cc) = (x.need(n, "ln x"), y.need(n, "ln y"), gamma.need(c, "ln gamma"), beta.need(c, "ln beta"), i(n / c), i(c));
+        let (g, b, rr, cc) = (gamma.need(c, "ln gamma"), beta.need(c, "ln beta"), i(n / c), i(c));
         launch!(self, "layernorm_rows", warp_rows(n / c); xp, yp, g, b, rr, cc, eps)
     }
 
@@ -258,10 +263,8 @@ impl Gpu {
 
     pub fn layernorm_rows_inplace(&self, x: &mut ViewMut<f32>, gamma: View<f32>, beta: View<f32>, c: usize, eps: f32) -> Result<(), KernelError> {
         let n = x.len();
-        assert_eq!(n % c, 0);
-        let (xp, g, b, rr, cc) = (x.need(n, "ln x"), gamma.need(c, "ln gamma"), beta.need(c, "ln beta"), i(n / c), i(c));
-        let yp = xp;
-        launch!(self, "layernorm_rows", warp_rows(n / c); xp, yp, g, b, rr, cc, eps)
+        let xp = x.need(n, "ln x");
+        self.layernorm_f32(xp, xp, n, gamma, beta, c, eps)
     }
 
     /// DLTFB axial shift of `x [C, T, H, W]` along H (`axis_w` false) or W.

@@ -277,7 +277,7 @@ impl GLinear {
     /// `y = act(y + b)` over the first `n` rows (nothing when there is neither).
     fn epilogue(&self, ctx: &Ctx, n: usize, y: &mut ViewMut<f32>, act: Act) -> Res<()> {
         if self.bias.is_some() || act != Act::None {
-            ctx.gpu.bias_act_rows(&mut y.reborrow().slice(0, n * self.cout), self.bias.as_ref().map(|b| b.view()), self.cout, act)?;
+            ctx.gpu.bias_act_rows(&mut y.reborrow().slice(0, n * self.cout), self.bias(), self.cout, act)?;
         }
         Ok(())
     }
@@ -297,7 +297,7 @@ impl GLinear {
         let mut y = DTensor::empty(ctx, &[n, self.cout])?;
         self.product(ctx, x.view(), n, &mut y.view_mut(), 0.0)?;
         let mut h = ctx.gpu.uninit::<u16>(n * self.cout)?;
-        ctx.gpu.bias_act_rows_f16(y.view(), self.bias.as_ref().map(|b| b.view()), &mut h.view_mut(), self.cout, act)?;
+        ctx.gpu.bias_act_rows_f16(y.view(), self.bias(), &mut h.view_mut(), self.cout, act)?;
         Ok(GemmIn::F16(h))
     }
 

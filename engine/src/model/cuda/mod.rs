@@ -99,8 +99,7 @@ impl CudaNet {
     pub(crate) fn predict(&self, cfg: &ModelConfig, clip: &Clip) -> Result<SaliencyMap, ModelError> {
         let ctx = self.ctx.lock().unwrap_or_else(|e| e.into_inner());
         ctx.lap(|| "start".into());
-        let video = DTensor::upload(&ctx, &clip.video)?;
-        let audio = clip.audio.as_ref().map(|a| DTensor::upload(&ctx, a)).transpose()?;
+        let (video, audio) = upload_clip(&ctx, clip)?;
         ctx.lap(|| "upload".into());
         let sal = self.forward(&ctx, video, audio)?;
         let map = sal.download(&ctx)?;
@@ -112,8 +111,7 @@ impl CudaNet {
     /// device and the map left there: the GPU work alone, as a PyTorch benchmark on device tensors sees it.
     pub fn time_resident(&self, clip: &Clip, runs: usize) -> Result<Vec<f64>, ModelError> {
         let ctx = self.ctx.lock().unwrap_or_else(|e| e.into_inner());
-        let video = DTensor::upload(&ctx, &clip.video)?;
-        let audio = clip.audio.as_ref().map(|a| DTensor::upload(&ctx, a)).transpose()?;
+        let (video, audio) = upload_clip(&ctx, clip)?;
         // forward consumes its inputs: each pass gets fresh copies (made before its clock starts)
         let copy = |t: &DTensor| -> Res<DTensor> { Ok(DTensor { shape: t.shape.clone(), buf: ctx.gpu.copy(&t.buf)? }) };
         let mut times = vec![];
@@ -168,4 +166,9 @@ impl CudaNet {
         ctx.lap(|| "fuse".into());
         Ok(sal.reshape(&[h, w]))
     }
+}
+
+/// The clip's video and (AV models) audio on the device.
+fn upload_clip(ctx: &Ctx, clip: &Clip) -> Res<(DTensor, Option<DTensor>)> {
+    Ok((DTensor::upload(ctx, &clip.video)?, clip.audio.as_ref().map(|a| DTensor::upload(ctx, a)).transpose()?))
 }
