@@ -79,6 +79,24 @@ impl RelPos {
         };
         Self { t: gather(tables[0], q[0], k[0]), h: gather(tables[1], q[1], k[1]), w: gather(tables[2], q[2], k[2]) }
     }
+
+    /// The tables as `[q_i, d, K_i]` (`K_i` = `k_i` rounded up to [`simd::REL_LANES`], zero-padded): per
+    /// query index a `[d, K]` matrix, for vector-matrix products on the CPU.
+    fn per_query_dk(&self, q: Thw, k: Thw, d: usize) -> [Vec<f32>; 3] {
+        let tr = |tab: &[f32], qn: usize, kn: usize| {
+            let kp = kn.next_multiple_of(simd::REL_LANES);
+            let mut out = vec![0.0f32; qn * d * kp];
+            for i in 0..qn {
+                for j in 0..kn {
+                    for c in 0..d {
+                        out[(i * d + c) * kp + j] = tab[(i * kn + j) * d + c];
+                    }
+                }
+            }
+            out
+        };
+        [tr(&self.t, q[0], k[0]), tr(&self.h, q[1], k[1]), tr(&self.w, q[2], k[2])]
+    }
 }
 
 pub struct PoolingAttention {
@@ -91,7 +109,10 @@ pub struct PoolingAttention {
     head_dim: usize,
     stride_q: [usize; 3],
     stride_kv: [usize; 3],
-    rel: RelPos,
+    /// [`RelPos`]'s tables transposed to `[q_i, d, K_i]` (t, h, w), `K_i` = `k_i` rounded up to
+    /// [`simd::REL_LANES`] and zero-padded: each query's slice is the `[d, K]` matrix
+    /// [`simd::add_rel_pos_row`] takes.
+    rel_dk: [Vec<f32>; 3],
 }
 
 impl PoolingAttention {
@@ -122,7 +143,7 @@ impl PoolingAttention {
             head_dim,
             stride_q,
             stride_kv,
-            rel: RelPos::new([&tables[0], &tables[1], &tables[2]], q_thw, k_thw, head_dim),
+            rel_dk: RelPos::new([&tables[0], &tables[1], &tables[2]], q_thw, k_thw, head_dim).per_query_dk(q_thw, k_thw, head_dim),
         })
     }
 
@@ -158,7 +179,7 @@ impl PoolingAttention {
                 let qb: Vec<f32> = qh[r0 * d..(r0 + rows) * d].iter().map(|x| x * scale).collect();
                 let mut s = vec![0.0f32; rows * nk];
                 matmul_serial(MatRef::new(&qb, rows, d), MatRef::new(kh, nk, d).t(), &mut s, nk, false);
-                let mut scratch = Vec::with_capacity(k_thw.iter().sum());
+                let mut scratch: Vec<f32> = vec![0.0; k_thw.iter().map(|k| k.next_multiple_of(simd::REL_LANES)).sum()];
                 let mut inv_sums = Vec::with_capacity(rows);
                 for i in 0..rows {
                     let row = &mut s[i * nk..(i + 1) * nk];
@@ -202,16 +223,13 @@ impl PoolingAttention {
     }
 
     /// Adds `q·R_t[qt,kt] + q·R_h[qh,kh] + q·R_w[qw,kw]` to the spatial part of one logits row.
-    fn add_rel_pos(&self, row: &mut [f32], q: &[f32], qi: usize, q_thw: Thw, k_thw: Thw, scratch: &mut Vec<f32>) {
+    fn add_rel_pos(&self, row: &mut [f32], q: &[f32], qi: usize, q_thw: Thw, k_thw: Thw, scratch: &mut [f32]) {
         let d = self.head_dim;
         let (qt, qh, qw) = (qi / (q_thw[1] * q_thw[2]), (qi / q_thw[2]) % q_thw[1], qi % q_thw[2]);
-        scratch.clear();
-        for (table, i, kn) in [(&self.rel.t, qt, k_thw[0]), (&self.rel.h, qh, k_thw[1]), (&self.rel.w, qw, k_thw[2])] {
-            let rows = &table[i * kn * d..(i + 1) * kn * d];
-            scratch.extend(rows.chunks_exact(d).map(|r| simd::dot(r, q)));
-        }
-        let (rt, rest) = scratch.split_at(k_thw[0]);
-        let (rh, rw) = rest.split_at(k_thw[1]);
-        simd::add_grid_bias(&mut row[1..], rt, rh, rw);
+        let table = |i: usize, q: usize| {
+            let size = d * k_thw[i].next_multiple_of(simd::REL_LANES);
+            &self.rel_dk[i][q * size..(q + 1) * size]
+        };
+        simd::add_rel_pos_row(&mut row[1..], q, table(0, qt), table(1, qh), table(2, qw), k_thw, scratch);
     }
 }

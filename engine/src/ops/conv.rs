@@ -10,6 +10,14 @@ use crate::tensor::Tensor;
 const COL_BUDGET: usize = 1 << 17;
 /// Fewest output positions per im2col block (when there are enough positions).
 const MIN_BLOCK: usize = 256;
+/// The range of `kw * C_in` (the K of each shifted-window GEMM) and the fewest `C_out` where the
+/// shifted-window path beats im2col + GEMM (`examples/conv_shapes`): below, the GEMMs are too thin; above,
+/// im2col's one deep GEMM amortises its copy.
+const SHIFTED_MIN_K: usize = 64;
+const SHIFTED_MAX_K: usize = 256;
+const SHIFTED_MIN_COUT: usize = 24;
+/// Wide output rows per shifted-window task (its `[rows, C_out]` block stays in L2).
+const SHIFTED_ROWS: usize = 512;
 
 #[derive(Clone, Debug)]
 pub struct Conv3d {
@@ -22,6 +30,9 @@ pub struct Conv3d {
     stride: [usize; 3],
     pad: [usize; 3],
     groups: usize,
+    /// The weight as `[kt, kh, kw * C_in, C_out]` for the shifted-window path (stride 1 in H and W, dense,
+    /// enough channels), rebuilt whenever the weight changes.
+    shifted: Option<Vec<f32>>,
 }
 
 impl Conv3d {
@@ -34,7 +45,33 @@ impl Conv3d {
             assert_eq!(b.len(), cout, "conv3d bias length");
         }
         assert_eq!(cout % groups, 0);
-        Self { weight: weight.into_vec(), bias, cout, cin_g, k: [kt, kh, kw], stride, pad, groups }
+        let mut conv = Self { weight: weight.into_vec(), bias, cout, cin_g, k: [kt, kh, kw], stride, pad, groups, shifted: None };
+        conv.relayout();
+        conv
+    }
+
+    /// Builds [`Self::shifted`] when the shifted-window path applies: `[C_out, C_in, kt, kh, kw]` ->
+    /// `[kt, kh, kw, C_in, C_out]`.
+    fn relayout(&mut self) {
+        let [kt, kh, kw] = self.k;
+        let (cin, cout) = (self.cin_g, self.cout);
+        let applies = self.groups == 1 && self.stride[1] == 1 && self.stride[2] == 1 && kh * kw > 1 && (SHIFTED_MIN_K..=SHIFTED_MAX_K).contains(&(kw * cin)) && cout >= SHIFTED_MIN_COUT;
+        self.shifted = applies.then(|| {
+            let mut w = vec![0.0f32; self.weight.len()];
+            for co in 0..cout {
+                for ci in 0..cin {
+                    for dz in 0..kt {
+                        for dy in 0..kh {
+                            for dx in 0..kw {
+                                let src = (((co * cin + ci) * kt + dz) * kh + dy) * kw + dx;
+                                w[((((dz * kh + dy) * kw + dx) * cin) + ci) * cout + co] = self.weight[src];
+                            }
+                        }
+                    }
+                }
+            }
+            w
+        });
     }
 
     /// A 2-d conv `[C_out, C_in/groups, kh, kw]` applied to each slice of `[C, S, H, W]`.
@@ -73,6 +110,7 @@ impl Conv3d {
             bias[o] = (bias[o] - mean[o]) * s + beta[o];
         }
         self.bias = Some(bias);
+        self.relayout();
     }
 
     fn out_dims(&self, t: usize, h: usize, w: usize) -> [usize; 3] {
@@ -108,6 +146,10 @@ impl Conv3d {
         let kvol = self.k[0] * self.k[1] * self.k[2];
         let kk = cin * kvol;
         let wmat = MatRef::new(&self.weight, self.cout, kk);
+        if let Some(wsh) = &self.shifted {
+            self.forward_shifted(wsh, x, [cin, t, h, w], out, [to, ho, wo]);
+            return;
+        }
         if kvol == 1 && self.stride == [1, 1, 1] && self.pad == [0, 0, 0] {
             // bias first, then the product accumulated onto it (the GEMM reads C anyway)
             if let Some(b) = &self.bias {
@@ -147,6 +189,78 @@ impl Conv3d {
         });
     }
 
+    /// The shifted-window conv (stride 1 in H and W): the input goes channels-last and zero-padded in H and
+    /// W, `xp [T, Hp, Wp, C_in]`; the output is computed on the "wide" grid `[T', Ho, Wp]` whose row `q`
+    /// reads `xp` from `q * C_in`. For a tap row `(dz, dy)` the `kw` taps of all channels are then the
+    /// contiguous `kw * C_in` floats starting there, so the conv is `kt * kh` GEMMs over an overlapping
+    /// strided view of `xp` (`rows = q`, `rs = C_in`), with no im2col copy. The wide columns `x >= Wo` are
+    /// computed and dropped (`Wp / Wo` extra work, small for real frame sizes).
+    fn forward_shifted(&self, wsh: &[f32], x: &[f32], [cin, t, h, w]: [usize; 4], out: &mut [f32], [to, ho, wo]: [usize; 3]) {
+        let [kt, kh, kw] = self.k;
+        let [pt, ph, pw] = self.pad;
+        let st = self.stride[0];
+        let (hp, wp) = (h + 2 * ph, w + 2 * pw);
+        let cout = self.cout;
+        let mut xp = vec![0.0f32; t * hp * wp * cin]; // [T, Hp, Wp, C_in], borders stay zero
+        xp.par_chunks_mut(hp * wp * cin).enumerate().for_each(|(z, slab)| {
+            for y in 0..h {
+                let dst = &mut slab[((y + ph) * wp + pw) * cin..][..w * cin];
+                for ci in 0..cin {
+                    let src = &x[((ci * t + z) * h + y) * w..][..w];
+                    dst.iter_mut().skip(ci).step_by(cin).zip(src).for_each(|(d, &v)| *d = v);
+                }
+            }
+        });
+        // wide rows of one output frame: the last row needs only its first `wo` columns
+        let m_slice = (ho - 1) * wp + wo;
+        let tasks_per_frame = (4 * rayon::current_num_threads()).div_ceil(to).max(m_slice.div_ceil(SHIFTED_ROWS));
+        let chunk = m_slice.div_ceil(tasks_per_frame);
+        let tasks: Vec<(usize, usize)> = (0..to).flat_map(|oz| (0..m_slice).step_by(chunk).map(move |q0| (oz, q0))).collect();
+        let kk = kw * cin;
+        let blocks: Vec<(usize, usize, Vec<f32>)> = tasks
+            .into_par_iter()
+            .map(|(oz, q0)| {
+                let rows = chunk.min(m_slice - q0);
+                let mut c = vec![0.0f32; rows * cout]; // [rows, C_out]
+                for dz in 0..kt {
+                    let iz = (oz * st + dz) as isize - pt as isize;
+                    if iz < 0 || iz as usize >= t {
+                        continue; // a temporal tap in the padding adds nothing
+                    }
+                    for dy in 0..kh {
+                        let base = (iz as usize * hp * wp + q0 + dy * wp) * cin;
+                        let view = MatRef { data: &xp[base..], rows, cols: kk, rs: cin, cs: 1 };
+                        let wtap = MatRef::new(&wsh[(dz * kh + dy) * kk * cout..][..kk * cout], kk, cout);
+                        matmul_serial(view, wtap, &mut c, cout, true);
+                    }
+                }
+                (oz, q0, c)
+            })
+            .collect();
+        // wide [C_out, rows] blocks -> [C_out, T', Ho, Wo] (+ bias), one output channel per task
+        out.par_chunks_mut(to * ho * wo).enumerate().for_each(|(co, dst)| {
+            let bv = self.bias.as_ref().map_or(0.0, |b| b[co]);
+            for (oz, q0, c) in &blocks {
+                let rows = c.len() / cout;
+                let src = &c[co..];
+                let frame = &mut dst[oz * ho * wo..(oz + 1) * ho * wo];
+                // walk the wide rows [q0, q0 + rows) one output row segment at a time
+                let (mut y, mut x0) = (q0 / wp, q0 % wp);
+                let mut r = 0;
+                while r < rows {
+                    let seg = (wp - x0).min(rows - r);
+                    if x0 < wo {
+                        let n = (wo - x0).min(seg);
+                        frame[y * wo + x0..][..n].iter_mut().zip(src[r * cout..].iter().step_by(cout)).for_each(|(o, &v)| *o = v + bv);
+                    }
+                    r += seg;
+                    x0 = 0;
+                    y += 1;
+                }
+            }
+        });
+    }
+
     /// Fills `col [C_in*kt*kh*kw, nb]` for output positions `p0 .. p0+nb` (zero padding), one output row
     /// segment at a time so the inner loop is a copy.
     fn im2col(&self, x: &[f32], [t, h, w]: [usize; 3], [_to, ho, wo]: [usize; 3], p0: usize, nb: usize, col: &mut [f32]) {
@@ -160,11 +274,10 @@ impl Conv3d {
             let ci = row / (kw * kh * kt);
             let src = &x[ci * t * h * w..(ci + 1) * t * h * w];
             let (lo, hi) = valid_range(wo, w, sw, dx, pw);
+            // walk the block's output rows with counters (no divisions per segment)
+            let (mut oz, mut oy, mut ox0) = (p0 / (wo * ho), (p0 / wo) % ho, p0 % wo);
             let mut p = p0;
             while p < p0 + nb {
-                let ox0 = p % wo;
-                let oy = (p / wo) % ho;
-                let oz = p / (wo * ho);
                 let seg = (wo - ox0).min(p0 + nb - p);
                 let out = &mut dst[p - p0..p - p0 + seg];
                 let iz = (oz * st + dz) as isize - pt as isize;
@@ -191,6 +304,12 @@ impl Conv3d {
                     }
                 }
                 p += seg;
+                ox0 = 0;
+                oy += 1;
+                if oy == ho {
+                    oy = 0;
+                    oz += 1;
+                }
             }
         });
     }
@@ -312,6 +431,32 @@ mod tests {
     }
 
     #[test]
+    fn shifted_window_path_matches_definition() {
+        // channels enough for the shifted-window path; temporal stride and padding, a map smaller than the
+        // padding, a 1-row map, and a (1, 1, 3) kernel
+        for (dims, k, stride, pad) in [
+            ([32, 5, 9, 11], [1, 3, 3], [1, 1, 1], [0, 1, 1]),
+            ([32, 5, 9, 11], [3, 3, 3], [2, 1, 1], [1, 1, 1]),
+            ([32, 4, 3, 5], [1, 5, 5], [1, 1, 1], [0, 2, 2]),
+            ([24, 6, 1, 7], [2, 3, 3], [2, 1, 1], [0, 1, 1]),
+            ([32, 3, 4, 6], [1, 1, 3], [1, 1, 1], [0, 0, 1]),
+        ] {
+            let x = filled(&dims, 5.0);
+            let wt = filled(&[24, dims[0], k[0], k[1], k[2]], 6.0);
+            let conv = Conv3d::new(wt.clone(), Some((0..24).map(|i| i as f32 * 0.1).collect()), stride, pad, 1);
+            assert!(conv.shifted.is_some(), "{dims:?} {k:?} should take the shifted-window path");
+            let got = conv.forward(&x);
+            let want = naive(&x, &wt, stride, pad, 1);
+            assert_eq!(got.shape(), want.shape());
+            let n = want.data().len() / 24;
+            for (i, (a, b)) in got.data().iter().zip(want.data()).enumerate() {
+                let b = b + (i / n) as f32 * 0.1;
+                assert!((a - b).abs() < 1e-3 * (1.0 + b.abs()), "{dims:?} {k:?} at {i}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
     fn depthwise_and_pointwise_match_definition() {
         let x = filled(&[6, 4, 7, 5], 2.0);
         let dw = filled(&[6, 1, 3, 3, 3], 3.0);
@@ -327,3 +472,4 @@ mod tests {
         got.data().iter().zip(want.data()).for_each(|(a, b)| assert!((a - (b + 0.5)).abs() < 1e-5));
     }
 }
+

@@ -134,34 +134,50 @@ dispatch! {
     }
 }
 
-dispatch! {
-    /// `row[(i*|b| + j)*|c| + k] += (a[i] + b[j]) + c[k]`: a decomposed (t, h, w) bias added to a row
-    /// laid out over the grid `|a| x |b| x |c|`.
-    pub fn add_grid_bias(row: &mut [f32], a: &[f32], b: &[f32], c: &[f32]) {
-        let mut cells = row.chunks_exact_mut(c.len());
-        for av in a {
-            for bv in b {
-                let ab = av + bv;
-                let Some(cell) = cells.next() else { return };
-                cell.iter_mut().zip(c).for_each(|(dst, cv)| *dst += ab + cv);
+/// Lanes of a relative-position table's padded key axis (one 512-bit register).
+pub const REL_LANES: usize = 16;
+
+/// `out = q · table` for a row-major `table [q.len(), out.len()]` whose width is a multiple of
+/// [`REL_LANES`] (zero-padded): broadcast-and-FMA over the table's rows into register accumulators, so
+/// no horizontal sums (which dominate dot products as short as a head's width).
+#[inline(always)]
+fn vec_mat_padded(q: &[f32], table: &[f32], out: &mut [f32]) {
+    let width = out.len();
+    for (c0, acc_out) in out.chunks_exact_mut(REL_LANES).enumerate() {
+        let mut acc = [0.0f32; REL_LANES];
+        for (&qc, trow) in q.iter().zip(table.chunks_exact(width)) {
+            let tr = &trow[c0 * REL_LANES..][..REL_LANES];
+            for l in 0..REL_LANES {
+                acc[l] += qc * tr[l];
             }
         }
+        acc_out.copy_from_slice(&acc);
     }
 }
 
 dispatch! {
-    /// Dot product with lane-wise partial sums (vectorises; the order differs from a sequential sum
-    /// like a BLAS dot's does).
-    pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-        let mut acc = [0.0f32; LANES];
-        let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-        let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
-        for (x, y) in ca.zip(cb) {
-            for l in 0..LANES {
-                acc[l] += x[l] * y[l];
+    /// MViTv2's decomposed relative-position bias for one logits row over the key grid `kt x kh x kw`:
+    /// `row[(i*kh + j)*kw + k] += (q·t[:, i] + q·h[:, j]) + q·w[:, k]`. The tables are `[d, K]` row-major
+    /// (those of this query's t, h and w) with `K` = the key count rounded up to [`REL_LANES`], zero
+    /// beyond it; `scratch` holds the three `K`s.
+    pub fn add_rel_pos_row(row: &mut [f32], q: &[f32], t: &[f32], h: &[f32], w: &[f32], keys: [usize; 3], scratch: &mut [f32]) {
+        let [kt, kh, kw] = keys;
+        let d = q.len();
+        let (rt, rest) = scratch.split_at_mut(t.len() / d);
+        let (rh, rw) = rest.split_at_mut(h.len() / d);
+        let rw = &mut rw[..w.len() / d];
+        vec_mat_padded(q, t, rt);
+        vec_mat_padded(q, h, rh);
+        vec_mat_padded(q, w, rw);
+        let rw = &rw[..kw];
+        let mut cells = row.chunks_exact_mut(kw);
+        for a in &rt[..kt] {
+            for b in &rh[..kh] {
+                let ab = a + b;
+                let Some(cell) = cells.next() else { return };
+                cell.iter_mut().zip(rw).for_each(|(dst, c)| *dst += ab + c);
             }
         }
-        acc.iter().sum::<f32>() + tail
     }
 }
 
@@ -227,12 +243,10 @@ mod tests {
     }
 
     #[test]
-    fn dot_and_layer_norm_match_f64_references() {
+    fn layer_norm_matches_f64_reference() {
         for n in [1usize, 7, 16, 24, 61, 96] {
             let a: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.37).sin() * 3.0 + 1.5).collect();
             let b: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.11).cos()).collect();
-            let want: f64 = a.iter().zip(&b).map(|(&x, &y)| x as f64 * y as f64).sum();
-            assert!((dot(&a, &b) as f64 - want).abs() < 1e-5 * (1.0 + want.abs()), "dot n={n}");
             let mean = a.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
             let var = a.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n as f64;
             let mut row = a.clone();
@@ -245,12 +259,25 @@ mod tests {
     }
 
     #[test]
-    fn grid_bias_and_deferred_softmax_match_their_definitions() {
-        let (a, b, c) = ([0.5f32, -1.0], [2.0f32, 0.25, 3.0], [1.0f32, -2.0, 0.5, 4.0, 8.0]);
-        let mut row = vec![1.0f32; 30];
-        add_grid_bias(&mut row, &a, &b, &c);
+    fn rel_pos_bias_and_deferred_softmax_match_their_definitions() {
+        // key grid 2 x 3 x 17 (kw above one 16-lane register), head width 5
+        let (d, kt, kh, kw) = (5usize, 2usize, 3usize, 17usize);
+        // [d, K] tables, K padded to 16 lanes (t, h) and 32 (w), padding zero
+        let f = |n: usize, s: f32| -> Vec<f32> {
+            let padded = n.next_multiple_of(REL_LANES);
+            (0..d * padded).map(|i| if i % padded < n { ((i as f32 + s) * 0.37).sin() } else { 0.0 }).collect()
+        };
+        let q: Vec<f32> = (0..d).map(|i| (i as f32 * 0.53).cos()).collect();
+        let (t, h, w) = (f(kt, 1.0), f(kh, 2.0), f(kw, 3.0));
+        let dot = |tab: &[f32], k: usize| -> f64 {
+            let padded = tab.len() / d;
+            (0..d).map(|c| q[c] as f64 * tab[c * padded + k] as f64).sum()
+        };
+        let mut row = vec![1.0f32; kt * kh * kw];
+        add_rel_pos_row(&mut row, &q, &t, &h, &w, [kt, kh, kw], &mut [0.0; 64]);
         for (i, v) in row.iter().enumerate() {
-            assert_eq!(*v, 1.0 + ((a[i / 15] + b[(i / 5) % 3]) + c[i % 5]), "cell {i}");
+            let want = 1.0 + dot(&t, i / (kh * kw)) + dot(&h, (i / kw) % kh) + dot(&w, i % kw);
+            assert!((*v as f64 - want).abs() < 1e-6, "cell {i}: {v} vs {want}");
         }
         let mut p = row.clone();
         softmax_inplace(&mut p);

@@ -104,6 +104,20 @@ fn valid_taps(o: Thw, thw: Thw, win: Window, taps: &mut Vec<(usize, usize)>) {
     }
 }
 
+/// Channels `c0 .. c0 + L` of one depthwise output, summed over `taps` in registers.
+#[inline(always)]
+fn depthwise_lanes<const L: usize>(x: Rows, taps: &[(usize, usize)], w_taps: &[f32], c: usize, c0: usize) -> [f32; L] {
+    let mut a = [0.0f32; L];
+    for &(r, tap) in taps {
+        let xr = &x.row(r)[c0..c0 + L];
+        let wr = &w_taps[tap * c + c0..][..L];
+        for l in 0..L {
+            a[l] += wr[l] * xr[l];
+        }
+    }
+    a
+}
+
 dispatch! {
     /// One output t-slice `[H'W', C]` of [`depthwise`].
     fn depthwise_slice(x: Rows, thw: Thw, w_taps: &[f32], win: Window, oz: usize, slice: &mut [f32]) {
@@ -112,19 +126,15 @@ dispatch! {
         let mut taps = Vec::with_capacity(win.k.iter().product());
         for (p, acc) in slice.chunks_exact_mut(c).enumerate() {
             valid_taps([oz, p / wo, p % wo], thw, win, &mut taps);
-            // 16 channels at a time in registers across all taps; then the rest
+            // 16 (then 8) channels at a time in registers across all taps; then the rest
             let mut c0 = 0;
             while c0 + 16 <= c {
-                let mut a = [0.0f32; 16];
-                for &(r, tap) in &taps {
-                    let xr = &x.row(r)[c0..c0 + 16];
-                    let wr = &w_taps[tap * c + c0..][..16];
-                    for l in 0..16 {
-                        a[l] += wr[l] * xr[l];
-                    }
-                }
-                acc[c0..c0 + 16].copy_from_slice(&a);
+                acc[c0..c0 + 16].copy_from_slice(&depthwise_lanes::<16>(x, &taps, w_taps, c, c0));
                 c0 += 16;
+            }
+            if c0 + 8 <= c {
+                acc[c0..c0 + 8].copy_from_slice(&depthwise_lanes::<8>(x, &taps, w_taps, c, c0));
+                c0 += 8;
             }
             if c0 < c {
                 let rest = &mut acc[c0..];
@@ -171,8 +181,9 @@ mod tests {
     /// Checks both ops against the channels-first reference ops on odd grids, strides and a strided view.
     #[test]
     fn match_the_channels_first_ops() {
-        // 5: the remainder loop only; 21: one 16-lane block and a remainder; 32: blocks only
-        for c in [5, 21, 32] {
+        // 5: the remainder loop only; 21: one 16-lane block and a remainder; 24 and 29: a 16- and an
+        // 8-lane block (and a remainder); 32: blocks only
+        for c in [5, 21, 24, 29, 32] {
             check_against_channels_first(c);
         }
     }
