@@ -1,5 +1,5 @@
 //! Conv throughput for the tiny model's costliest conv shapes (min of N runs, GFLOP/s):
-//! `cargo run --release --example conv_shapes -- [threads] [runs]`.
+//! `cargo run --release --example conv_shapes -- [threads] [runs] [only: index of one shape]`.
 use dtfsal_engine::ops::conv::Conv3d;
 use dtfsal_engine::tensor::Tensor;
 
@@ -13,7 +13,7 @@ fn main() {
     let runs: usize = std::env::args().nth(2).map_or(20, |s| s.parse().unwrap());
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     // (input [C, T, H, W], C_out, kernel, stride, pad): tiny patch embed, AMFB global / local / offset, VGGish,
-    // LTEB-style temporal (2,3,3)
+    // LTEB-style temporal (2,3,3), decoders
     let shapes: &[([usize; 4], usize, [usize; 3], [usize; 3], [usize; 3])] = &[
         ([3, 32, 96, 160], 24, [3, 7, 7], [2, 4, 4], [1, 3, 3]),
         ([32, 8, 24, 40], 32, [1, 5, 5], [1, 1, 1], [0, 2, 2]),
@@ -25,12 +25,20 @@ fn main() {
         ([1, 9, 112, 192], 8, [1, 3, 3], [1, 1, 1], [0, 1, 1]),
         ([32, 8, 24, 40], 16, [2, 3, 3], [2, 1, 1], [0, 1, 1]),
         ([32, 8, 3, 5], 32, [1, 5, 5], [1, 1, 1], [0, 2, 2]),
+        // decoder convs (few output channels)
+        ([16, 4, 48, 80], 8, [2, 3, 3], [2, 1, 1], [0, 1, 1]),
+        ([8, 2, 96, 160], 4, [2, 3, 3], [2, 1, 1], [0, 1, 1]),
+        ([4, 1, 96, 160], 1, [1, 3, 3], [1, 1, 1], [0, 1, 1]),
         // the full model's patch embedding and a neck-width conv
         ([3, 32, 224, 384], 96, [3, 7, 7], [2, 4, 4], [1, 3, 3]),
         ([192, 8, 14, 24], 192, [1, 3, 3], [1, 1, 1], [0, 1, 1]),
     ];
+    let only: Option<usize> = std::env::args().nth(3).map(|s| s.parse().unwrap());
     let mut total = 0.0;
-    for &(dims, cout, k, stride, pad) in shapes {
+    for (i, &(dims, cout, k, stride, pad)) in shapes.iter().enumerate() {
+        if only.is_some_and(|o| o != i) {
+            continue;
+        }
         let x = filled(&dims);
         let conv = Conv3d::new(filled(&[cout, dims[0], k[0], k[1], k[2]]), Some(vec![0.1; cout]), stride, pad, 1);
         let y = pool.install(|| conv.forward(&x));

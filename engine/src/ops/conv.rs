@@ -4,6 +4,7 @@
 use rayon::prelude::*;
 
 use super::gemm::{MatRef, matmul, matmul_serial};
+use super::simd::dispatch;
 use crate::tensor::Tensor;
 
 /// Column-buffer budget for one im2col block (floats): 512 KiB, half of a core's L2.
@@ -16,6 +17,12 @@ const MIN_BLOCK: usize = 256;
 const SHIFTED_MIN_K: usize = 64;
 const SHIFTED_MAX_K: usize = 256;
 const SHIFTED_MIN_COUT: usize = 24;
+/// Most output channels for the direct path (stride 1 in H and W): with fewer rows than a GEMM
+/// micro-kernel's tile, much of the GEMM's work is padding (`examples/conv_shapes`).
+const DIRECT_MAX_COUT: usize = 8;
+/// Fewest taps (`C_in * kt * kh * kw`) for the direct path: with fewer, padding the input and
+/// gathering the blocks cost more than the GEMM's waste (VGGish's first conv, 9 taps).
+const DIRECT_MIN_K: usize = 32;
 /// Wide output rows per shifted-window task (its `[rows, C_out]` block stays in L2).
 const SHIFTED_ROWS: usize = 512;
 
@@ -150,6 +157,10 @@ impl Conv3d {
             self.forward_shifted(wsh, x, [cin, t, h, w], out, [to, ho, wo]);
             return;
         }
+        if self.takes_direct_path() {
+            self.forward_direct(x, [cin, t, h, w], out, [to, ho, wo]);
+            return;
+        }
         if kvol == 1 && self.stride == [1, 1, 1] && self.pad == [0, 0, 0] {
             // bias first, then the product accumulated onto it (the GEMM reads C anyway)
             if let Some(b) = &self.bias {
@@ -185,6 +196,72 @@ impl Conv3d {
             for (p0, y) in &blocks {
                 let nb = y.len() / cout;
                 dst[*p0..p0 + nb].iter_mut().zip(&y[co * nb..(co + 1) * nb]).for_each(|(o, &v)| *o = v + bv);
+            }
+        });
+    }
+
+    /// Whether a dense conv runs [`Self::forward_direct`].
+    fn takes_direct_path(&self) -> bool {
+        let kk = self.cin_g * self.k.iter().product::<usize>();
+        self.groups == 1 && self.shifted.is_none() && self.cout <= DIRECT_MAX_COUT && self.stride[1] == 1 && self.stride[2] == 1 && kk > self.cin_g && kk >= DIRECT_MIN_K
+    }
+
+    /// Direct convolution for a few output channels (stride 1 in H and W): blocks of output columns of
+    /// a group of output channels are built in registers from every tap's shifted input row, with at
+    /// least 8 independent accumulators so the chain of adds over the taps does not stall. The input is
+    /// zero-padded first (`[C_in, T, Hp, Wpp]`, rows long enough for whole column blocks), so the loop has
+    /// no edges.
+    fn forward_direct(&self, x: &[f32], [cin, t, h, w]: [usize; 4], out: &mut [f32], [to, ho, wo]: [usize; 3]) {
+        let [kt, kh, kw] = self.k;
+        let [_, ph, pw] = self.pad;
+        let cout = self.cout;
+        // (output channels per group, 16-lane registers per channel)
+        // (8 channels x 1 register compiles to much slower code: LLVM does not keep it in registers)
+        let (cg, v) = match cout {
+            4.. => (4, 2),
+            2.. => (2, 4),
+            _ => (1, 4),
+        };
+        let hp = h + 2 * ph;
+        let wpp = wo.next_multiple_of(v * DIRECT_LANES) + kw - 1;
+        let mut xp = vec![0.0f32; cin * t * hp * wpp];
+        xp.par_chunks_mut(hp * wpp).zip(x.par_chunks(h * w)).for_each(|(plane, src)| {
+            for (y, row) in src.chunks_exact(w).enumerate() {
+                plane[(y + ph) * wpp + pw..][..w].copy_from_slice(row);
+            }
+        });
+        // weights per group: [group][C_in * kvol][cg], zero for channels past C_out
+        let kvol = kt * kh * kw;
+        let groups = cout.div_ceil(cg);
+        let mut wg = vec![0.0f32; groups * cin * kvol * cg];
+        for co in 0..cout {
+            for tap in 0..cin * kvol {
+                wg[((co / cg) * cin * kvol + tap) * cg + co % cg] = self.weight[co * cin * kvol + tap];
+            }
+        }
+        // tasks: (group, output frame, row chunk), enough of them for every thread
+        let chunks = (4 * rayon::current_num_threads()).div_ceil(groups * to).clamp(1, ho);
+        let rows = ho.div_ceil(chunks);
+        let chunks = ho.div_ceil(rows);
+        let blocks: Vec<Vec<f32>> = (0..groups * to * chunks)
+            .into_par_iter()
+            .map(|task| {
+                let (g, oz, oy0) = (task / (to * chunks), (task / chunks) % to, (task % chunks) * rows);
+                let n = rows.min(ho - oy0);
+                let mut blk = vec![0.0f32; cg * n * wo]; // [cg, n, Wo]
+                let geom = DirectGeom { cin, t, hp, wpp, k: self.k, oz, oy0, st: self.stride[0], pt: self.pad[0], wo, cg, v };
+                direct_rows(&xp, &wg[g * cin * kvol * cg..(g + 1) * cin * kvol * cg], geom, &mut blk);
+                blk
+            })
+            .collect();
+        out.par_chunks_mut(ho * wo).enumerate().for_each(|(plane, dst)| {
+            let (co, oz) = (plane / to, plane % to);
+            let bv = self.bias.as_ref().map_or(0.0, |b| b[co]);
+            for c in 0..chunks {
+                let blk = &blocks[((co / cg) * to + oz) * chunks + c];
+                let n = blk.len() / (cg * wo);
+                let src = &blk[(co % cg) * n * wo..][..n * wo];
+                dst[c * rows * wo..][..n * wo].iter_mut().zip(src).for_each(|(o, &s)| *o = s + bv);
             }
         });
     }
@@ -360,6 +437,78 @@ impl Conv3d {
     }
 }
 
+/// Geometry of one [`direct_rows`] call: padded input `[cin, t, hp, wpp]`, kernel, output frame `oz`
+/// from row `oy0`, temporal stride / padding, output width, channels per group and registers per channel.
+#[derive(Clone, Copy)]
+struct DirectGeom {
+    cin: usize,
+    t: usize,
+    hp: usize,
+    wpp: usize,
+    k: [usize; 3],
+    oz: usize,
+    oy0: usize,
+    st: usize,
+    pt: usize,
+    wo: usize,
+    cg: usize,
+    v: usize,
+}
+
+/// Lanes of one register of [`direct_block`]'s accumulators.
+const DIRECT_LANES: usize = 16;
+
+dispatch! {
+    /// Rows `oy0 ..` of one output frame of [`Conv3d::forward_direct`] for one channel group (weights
+    /// `wg [C_in * kvol, cg]`), without bias: `dst [cg, rows, Wo]`.
+    fn direct_rows(xp: &[f32], wg: &[f32], g: DirectGeom, dst: &mut [f32]) {
+        match (g.cg, g.v) {
+            (4, _) => direct_block::<4, 2>(xp, wg, g, dst),
+            (2, _) => direct_block::<2, 4>(xp, wg, g, dst),
+            _ => direct_block::<1, 4>(xp, wg, g, dst),
+        }
+    }
+}
+
+/// [`direct_rows`] for `CG` output channels and column blocks of `V` registers: `CG * V` accumulators.
+#[inline(always)]
+fn direct_block<const CG: usize, const V: usize>(xp: &[f32], wg: &[f32], g: DirectGeom, dst: &mut [f32]) {
+    const L: usize = DIRECT_LANES;
+    let [kt, kh, kw] = g.k;
+    let rows = dst.len() / (CG * g.wo);
+    for r in 0..rows {
+        let oy = g.oy0 + r;
+        for x0 in (0..g.wo).step_by(V * L) {
+            let mut acc = [[[0.0f32; L]; V]; CG];
+            for ci in 0..g.cin {
+                for dz in 0..kt {
+                    let Some(iz) = (g.oz * g.st + dz).checked_sub(g.pt).filter(|&z| z < g.t) else { continue };
+                    for dy in 0..kh {
+                        let row = &xp[((ci * g.t + iz) * g.hp + oy + dy) * g.wpp + x0..][..V * L + kw - 1];
+                        let taps = &wg[((ci * kt + dz) * kh + dy) * kw * CG..][..kw * CG];
+                        for (dx, wv) in taps.chunks_exact(CG).enumerate() {
+                            let wv: &[f32; CG] = wv.try_into().unwrap();
+                            let src = &row[dx..][..V * L];
+                            for (vi, s) in src.chunks_exact(L).enumerate() {
+                                let s: &[f32; L] = s.try_into().unwrap();
+                                for c in 0..CG {
+                                    for l in 0..L {
+                                        acc[c][vi][l] += wv[c] * s[l];
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let n = (V * L).min(g.wo - x0);
+            for (c, a) in acc.iter().enumerate() {
+                dst[(c * rows + r) * g.wo + x0..][..n].copy_from_slice(&a.as_flattened()[..n]);
+            }
+        }
+    }
+}
+
 /// Output columns `lo..hi` whose input column `ox*stride + tap - pad` lies inside `0..w`.
 fn valid_range(wo: usize, w: usize, stride: usize, tap: usize, pad: usize) -> (usize, usize) {
     let lo = if pad > tap { (pad - tap).div_ceil(stride) } else { 0 };
@@ -452,6 +601,30 @@ mod tests {
             for (i, (a, b)) in got.data().iter().zip(want.data()).enumerate() {
                 let b = b + (i / n) as f32 * 0.1;
                 assert!((a - b).abs() < 1e-3 * (1.0 + b.abs()), "{dims:?} {k:?} at {i}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn direct_path_matches_definition() {
+        // few output channels: widths around the 16/32/64 column blocks, temporal stride and padding,
+        // a map smaller than its padding
+        for (dims, cout, k, stride, pad) in [
+            ([8, 2, 9, 40], 4, [2, 3, 3], [2, 1, 1], [0, 1, 1]),
+            ([4, 1, 7, 70], 1, [1, 3, 3], [1, 1, 1], [0, 1, 1]),
+            ([4, 3, 5, 17], 8, [1, 3, 3], [1, 1, 1], [0, 1, 1]),
+            ([6, 2, 6, 33], 5, [1, 3, 3], [1, 1, 1], [0, 1, 1]),
+            ([3, 4, 3, 5], 2, [3, 5, 5], [1, 1, 1], [1, 2, 2]),
+        ] {
+            let x = filled(&dims, 7.0);
+            let wt = filled(&[cout, dims[0], k[0], k[1], k[2]], 8.0);
+            let conv = Conv3d::new(wt.clone(), Some(vec![0.5; cout]), stride, pad, 1);
+            assert!(conv.takes_direct_path(), "{dims:?} -> {cout} {k:?} should take the direct path");
+            let got = conv.forward(&x);
+            let want = naive(&x, &wt, stride, pad, 1);
+            assert_eq!(got.shape(), want.shape());
+            for (i, (a, b)) in got.data().iter().zip(want.data()).enumerate() {
+                assert!((a - (b + 0.5)).abs() < 1e-4 * (1.0 + b.abs()), "{dims:?} {k:?} at {i}: {a} vs {}", b + 0.5);
             }
         }
     }

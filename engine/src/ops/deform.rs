@@ -1,9 +1,12 @@
 //! Deformable convolution v1 (3x3, stride 1, pad 1, one offset group) with torchvision semantics,
-//! applied to every slice of a `[C, T, H, W]` volume: deformable im2col, then GEMM.
+//! applied to every slice of a `[C, T, H, W]` volume: deformable im2col, then GEMM, over blocks of
+//! positions. The input goes channels-last first, so a sampling point reads four contiguous channel
+//! vectors (one per corner) instead of gathering four scalars per channel.
 
 use rayon::prelude::*;
 
-use super::gemm::{MatRef, matmul};
+use super::gemm::{MatRef, matmul_serial};
+use crate::tensor::transpose_into;
 use crate::tensor::Tensor;
 
 /// torchvision `bilinear_interpolate`: zero outside, each missing corner counts as zero (reference for
@@ -55,19 +58,36 @@ impl Tap {
         tap
     }
 
-    #[inline]
+    #[cfg(test)]
     fn sample(&self, img: &[f32]) -> f32 {
         self.wt[0] * img[self.idx[0] as usize]
             + self.wt[1] * img[self.idx[1] as usize]
             + self.wt[2] * img[self.idx[2] as usize]
             + self.wt[3] * img[self.idx[3] as usize]
     }
+
+    /// `dst[c] = Σ_j wt[j] * img[idx[j]][c]` for channels-last `img [H*W, C]` (same sum order as
+    /// [`Tap::sample`], so the same values).
+    #[inline(always)]
+    fn sample_channels(&self, img: &[f32], dst: &mut [f32]) {
+        let c = dst.len();
+        let row = |j: usize| &img[self.idx[j] as usize * c..][..c];
+        let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3));
+        for i in 0..c {
+            dst[i] = self.wt[0] * r0[i] + self.wt[1] * r1[i] + self.wt[2] * r2[i] + self.wt[3] * r3[i];
+        }
+    }
 }
+
+/// Output positions per deformable im2col block (its `[positions, 9 * C_in]` columns stay in L2).
+const DEFORM_BLOCK: usize = 128;
 
 #[derive(Clone, Debug)]
 pub struct DeformConv2d {
     /// `[C_out, C_in * 9]`
     weight: Vec<f32>,
+    /// The weight as `[9 * C_in, C_out]` (tap-major rows, matching the channels-last columns).
+    weight_taps: Vec<f32>,
     bias: Vec<f32>,
     cout: usize,
     cin: usize,
@@ -79,7 +99,22 @@ impl DeformConv2d {
         let &[cout, cin, 3, 3] = weight.shape() else {
             panic!("deform conv weight must be [C_out, C_in, 3, 3], got {:?}", weight.shape());
         };
-        Self { weight: weight.into_vec(), bias, cout, cin }
+        let mut conv = Self { weight: weight.into_vec(), weight_taps: Vec::new(), bias, cout, cin };
+        conv.relayout();
+        conv
+    }
+
+    /// Rebuilds [`Self::weight_taps`] from the weight.
+    fn relayout(&mut self) {
+        let (cin, cout) = (self.cin, self.cout);
+        self.weight_taps = vec![0.0; 9 * cin * cout];
+        for co in 0..cout {
+            for ci in 0..cin {
+                for k in 0..9 {
+                    self.weight_taps[(k * cin + ci) * cout + co] = self.weight[(co * cin + ci) * 9 + k];
+                }
+            }
+        }
     }
 
     /// Weight `[C_out, C_in * 9]` and bias (BatchNorm folded in), for other backends.
@@ -99,6 +134,7 @@ impl DeformConv2d {
             self.weight[o * per..(o + 1) * per].iter_mut().for_each(|w| *w *= s);
             self.bias[o] = (self.bias[o] - mean[o]) * s + beta[o];
         }
+        self.relayout();
     }
 
     /// `x [C_in, T, H, W]`, `offsets [18, T, H, W]` ((ky, kx) major, then (dy, dx)) -> `[C_out, T, H, W]`.
@@ -106,35 +142,52 @@ impl DeformConv2d {
         let [cin, t, h, w] = x.dims4();
         assert_eq!(cin, self.cin, "deform conv: input channels");
         assert_eq!(offsets.shape(), &[18, t, h, w], "deform conv: offsets shape");
-        let hw = h * w;
-        let mut out = Tensor::zeros(&[self.cout, t, h, w]);
-        let mut col = vec![0.0f32; cin * 9 * hw];
-        let wmat = MatRef::new(&self.weight, self.cout, cin * 9);
-        // sampling taps per (kernel tap, position): shared by every input channel (one offset group)
-        let mut taps = vec![Tap::default(); 9 * hw];
-        for s in 0..t {
-            taps.par_chunks_mut(hw).enumerate().for_each(|(k, dst)| {
-                let (ky, kx) = ((k / 3) as f32, (k % 3) as f32);
-                let off_y = &offsets.data()[((2 * k) * t + s) * hw..][..hw];
-                let off_x = &offsets.data()[((2 * k + 1) * t + s) * hw..][..hw];
-                for (p, tap) in dst.iter_mut().enumerate() {
+        let (hw, cout) = (h * w, self.cout);
+        // channels-last slices [T, H*W, C_in]
+        let mut xt = vec![0.0f32; t * hw * cin];
+        xt.par_chunks_mut(hw * cin).enumerate().for_each(|(s, dst)| {
+            let mut slice = vec![0.0f32; cin * hw]; // [C_in, H*W] of slice s
+            for ci in 0..cin {
+                slice[ci * hw..(ci + 1) * hw].copy_from_slice(&x.data()[(ci * t + s) * hw..][..hw]);
+            }
+            transpose_into(&slice, cin, hw, dst);
+        });
+        let blocks_per_slice = hw.div_ceil(DEFORM_BLOCK);
+        let wmat = MatRef::new(&self.weight_taps, 9 * cin, cout);
+        // per block of positions of one slice: its columns [nb, 9 * C_in] ((tap, channel) per row), then
+        // the GEMM to [nb, C_out]
+        let blocks: Vec<Vec<f32>> = (0..t * blocks_per_slice)
+            .into_par_iter()
+            .map(|task| {
+                let (s, p0) = (task / blocks_per_slice, (task % blocks_per_slice) * DEFORM_BLOCK);
+                let nb = DEFORM_BLOCK.min(hw - p0);
+                let img = &xt[s * hw * cin..(s + 1) * hw * cin];
+                let mut col = vec![0.0f32; nb * 9 * cin];
+                for (i, row) in col.chunks_exact_mut(9 * cin).enumerate() {
+                    let p = p0 + i;
                     let (oy, ox) = ((p / w) as f32, (p % w) as f32);
-                    *tap = Tap::new(h, w, oy - 1.0 + ky + off_y[p], ox - 1.0 + kx + off_x[p]);
+                    for (k, dst) in row.chunks_exact_mut(cin).enumerate() {
+                        let (ky, kx) = ((k / 3) as f32, (k % 3) as f32);
+                        let off_y = offsets.data()[((2 * k) * t + s) * hw + p];
+                        let off_x = offsets.data()[((2 * k + 1) * t + s) * hw + p];
+                        Tap::new(h, w, oy - 1.0 + ky + off_y, ox - 1.0 + kx + off_x).sample_channels(img, dst);
+                    }
                 }
-            });
-            // col[(ci*9 + k), p] = x[ci, s] sampled at tap (k, p)
-            col.par_chunks_mut(hw).enumerate().for_each(|(row, dst)| {
-                let (ci, k) = (row / 9, row % 9);
-                let img = &x.data()[(ci * t + s) * hw..(ci * t + s + 1) * hw];
-                for (d, tap) in dst.iter_mut().zip(&taps[k * hw..(k + 1) * hw]) {
-                    *d = tap.sample(img);
-                }
-            });
-            // out[:, s] lives at column offset s*hw with row stride t*hw
-            matmul(wmat, MatRef::new(&col, cin * 9, hw), &mut out.data_mut()[s * hw..], t * hw, false);
-        }
-        let n = t * hw;
-        out.data_mut().par_chunks_mut(n).zip(self.bias.par_iter()).for_each(|(c, &b)| c.iter_mut().for_each(|v| *v += b));
+                let mut y = vec![0.0f32; nb * cout];
+                matmul_serial(MatRef::new(&col, nb, 9 * cin), wmat, &mut y, cout, false);
+                y
+            })
+            .collect();
+        // [nb, C_out] blocks -> [C_out, T, H, W] (+ bias), one output channel per task
+        let mut out = Tensor::zeros(&[cout, t, h, w]);
+        out.data_mut().par_chunks_mut(t * hw).enumerate().for_each(|(co, dst)| {
+            let b = self.bias[co];
+            for (task, y) in blocks.iter().enumerate() {
+                let (s, p0) = (task / blocks_per_slice, (task % blocks_per_slice) * DEFORM_BLOCK);
+                let nb = y.len() / cout;
+                dst[s * hw + p0..][..nb].iter_mut().zip(y[co..].iter().step_by(cout)).for_each(|(o, &v)| *o = v + b);
+            }
+        });
         out
     }
 }
@@ -152,6 +205,36 @@ mod tests {
         let conv = super::super::conv::Conv3d::new_2d(wt, Some(vec![0.1, 0.2, 0.3]), 1, 1);
         let want = conv.forward(&x);
         got.data().iter().zip(want.data()).for_each(|(a, b)| assert!((a - b).abs() < 1e-5));
+    }
+
+    #[test]
+    fn random_offsets_match_the_definition() {
+        // fractional offsets, several past the border (partial and whole taps outside), 2 slices, more
+        // positions than one block
+        let (cin, cout, t, h, w) = (5usize, 4usize, 2usize, 9usize, 17usize);
+        let x = Tensor::from_vec(&[cin, t, h, w], (0..cin * t * h * w).map(|i| (i as f32 * 0.31).sin()).collect());
+        let wt = Tensor::from_vec(&[cout, cin, 3, 3], (0..cout * cin * 9).map(|i| (i as f32 * 0.7).cos()).collect());
+        let off = Tensor::from_vec(&[18, t, h, w], (0..18 * t * h * w).map(|i| (i as f32 * 0.173).sin() * 3.5).collect());
+        let bias: Vec<f32> = (0..cout).map(|i| i as f32 * 0.25).collect();
+        let got = DeformConv2d::new(wt.clone(), bias.clone()).forward(&x, &off);
+        let hw = h * w;
+        for co in 0..cout {
+            for s in 0..t {
+                for p in 0..hw {
+                    let mut want = bias[co] as f64;
+                    for ci in 0..cin {
+                        let img = &x.data()[(ci * t + s) * hw..][..hw];
+                        for k in 0..9 {
+                            let y = (p / w) as f32 - 1.0 + (k / 3) as f32 + off.data()[((2 * k) * t + s) * hw + p];
+                            let xx = (p % w) as f32 - 1.0 + (k % 3) as f32 + off.data()[((2 * k + 1) * t + s) * hw + p];
+                            want += wt.data()[(co * cin + ci) * 9 + k] as f64 * bilinear(img, h, w, y, xx) as f64;
+                        }
+                    }
+                    let v = got.data()[(co * t + s) * hw + p] as f64;
+                    assert!((v - want).abs() < 1e-4, "co {co} s {s} p {p}: {v} vs {want}");
+                }
+            }
+        }
     }
 
     #[test]
