@@ -40,6 +40,9 @@ pub struct Conv3d {
     /// The weight as `[kt, kh, kw * C_in, C_out]` for the shifted-window path (stride 1 in H and W, dense,
     /// enough channels), rebuilt whenever the weight changes.
     shifted: Option<Vec<f32>>,
+    /// The weight as `[group][C_in * kt * kh * kw][cg]` (zero past `C_out`) for the direct path (few output
+    /// channels, stride 1 in H and W), rebuilt whenever the weight changes.
+    direct: Option<Vec<f32>>,
 }
 
 impl Conv3d {
@@ -52,13 +55,13 @@ impl Conv3d {
             assert_eq!(b.len(), cout, "conv3d bias length");
         }
         assert_eq!(cout % groups, 0);
-        let mut conv = Self { weight: weight.into_vec(), bias, cout, cin_g, k: [kt, kh, kw], stride, pad, groups, shifted: None };
+        let mut conv = Self { weight: weight.into_vec(), bias, cout, cin_g, k: [kt, kh, kw], stride, pad, groups, shifted: None, direct: None };
         conv.relayout();
         conv
     }
 
-    /// Builds [`Self::shifted`] when the shifted-window path applies: `[C_out, C_in, kt, kh, kw]` ->
-    /// `[kt, kh, kw, C_in, C_out]`.
+    /// Builds [`Self::shifted`] when the shifted-window path applies (`[C_out, C_in, kt, kh, kw]` ->
+    /// `[kt, kh, kw, C_in, C_out]`), else [`Self::direct`] when the direct path does.
     fn relayout(&mut self) {
         let [kt, kh, kw] = self.k;
         let (cin, cout) = (self.cin_g, self.cout);
@@ -78,6 +81,18 @@ impl Conv3d {
                 }
             }
             w
+        });
+        let taps = cin * kt * kh * kw;
+        let direct = self.groups == 1 && self.shifted.is_none() && cout <= DIRECT_MAX_COUT && self.stride[1] == 1 && self.stride[2] == 1 && taps > cin && taps >= DIRECT_MIN_K;
+        self.direct = direct.then(|| {
+            let cg = direct_group(cout).0;
+            let mut wg = vec![0.0f32; cout.div_ceil(cg) * taps * cg];
+            for co in 0..cout {
+                for tap in 0..taps {
+                    wg[((co / cg) * taps + tap) * cg + co % cg] = self.weight[co * taps + tap];
+                }
+            }
+            wg
         });
     }
 
@@ -157,8 +172,8 @@ impl Conv3d {
             self.forward_shifted(wsh, x, [cin, t, h, w], out, [to, ho, wo]);
             return;
         }
-        if self.takes_direct_path() {
-            self.forward_direct(x, [cin, t, h, w], out, [to, ho, wo]);
+        if let Some(wg) = &self.direct {
+            self.forward_direct(wg, x, [cin, t, h, w], out, [to, ho, wo]);
             return;
         }
         if kvol == 1 && self.stride == [1, 1, 1] && self.pad == [0, 0, 0] {
@@ -200,28 +215,16 @@ impl Conv3d {
         });
     }
 
-    /// Whether a dense conv runs [`Self::forward_direct`].
-    fn takes_direct_path(&self) -> bool {
-        let kk = self.cin_g * self.k.iter().product::<usize>();
-        self.groups == 1 && self.shifted.is_none() && self.cout <= DIRECT_MAX_COUT && self.stride[1] == 1 && self.stride[2] == 1 && kk > self.cin_g && kk >= DIRECT_MIN_K
-    }
-
     /// Direct convolution for a few output channels (stride 1 in H and W): blocks of output columns of
-    /// a group of output channels are built in registers from every tap's shifted input row, with at
-    /// least 8 independent accumulators so the chain of adds over the taps does not stall. The input is
+    /// a group of output channels are built in registers from every tap's shifted input row, with
+    /// 8 independent accumulators (4 for a single channel) so the chain of adds over the taps does not stall. The input is
     /// zero-padded first (`[C_in, T, Hp, Wpp]`, rows long enough for whole column blocks), so the loop has
     /// no edges.
-    fn forward_direct(&self, x: &[f32], [cin, t, h, w]: [usize; 4], out: &mut [f32], [to, ho, wo]: [usize; 3]) {
+    fn forward_direct(&self, wg: &[f32], x: &[f32], [cin, t, h, w]: [usize; 4], out: &mut [f32], [to, ho, wo]: [usize; 3]) {
         let [kt, kh, kw] = self.k;
         let [_, ph, pw] = self.pad;
         let cout = self.cout;
-        // (output channels per group, 16-lane registers per channel)
-        // (8 channels x 1 register compiles to much slower code: LLVM does not keep it in registers)
-        let (cg, v) = match cout {
-            4.. => (4, 2),
-            2.. => (2, 4),
-            _ => (1, 4),
-        };
+        let (cg, v) = direct_group(cout);
         let hp = h + 2 * ph;
         let wpp = wo.next_multiple_of(v * DIRECT_LANES) + kw - 1;
         let mut xp = vec![0.0f32; cin * t * hp * wpp];
@@ -230,15 +233,8 @@ impl Conv3d {
                 plane[(y + ph) * wpp + pw..][..w].copy_from_slice(row);
             }
         });
-        // weights per group: [group][C_in * kvol][cg], zero for channels past C_out
         let kvol = kt * kh * kw;
         let groups = cout.div_ceil(cg);
-        let mut wg = vec![0.0f32; groups * cin * kvol * cg];
-        for co in 0..cout {
-            for tap in 0..cin * kvol {
-                wg[((co / cg) * cin * kvol + tap) * cg + co % cg] = self.weight[co * cin * kvol + tap];
-            }
-        }
         // tasks: (group, output frame, row chunk), enough of them for every thread
         let chunks = (4 * rayon::current_num_threads()).div_ceil(groups * to).clamp(1, ho);
         let rows = ho.div_ceil(chunks);
@@ -437,6 +433,17 @@ impl Conv3d {
     }
 }
 
+/// The direct path's register blocking for `cout` output channels: (output channels per group, 16-lane
+/// registers per channel), at least 4 accumulators. 8 channels x 1 register compiles to much slower code
+/// (LLVM does not keep it in registers), so groups stop at 4.
+fn direct_group(cout: usize) -> (usize, usize) {
+    match cout {
+        4.. => (4, 2),
+        2.. => (2, 4),
+        _ => (1, 4),
+    }
+}
+
 /// Geometry of one [`direct_rows`] call: padded input `[cin, t, hp, wpp]`, kernel, output frame `oz`
 /// from row `oy0`, temporal stride / padding, output width, channels per group and registers per channel.
 #[derive(Clone, Copy)]
@@ -619,7 +626,7 @@ mod tests {
             let x = filled(&dims, 7.0);
             let wt = filled(&[cout, dims[0], k[0], k[1], k[2]], 8.0);
             let conv = Conv3d::new(wt.clone(), Some(vec![0.5; cout]), stride, pad, 1);
-            assert!(conv.takes_direct_path(), "{dims:?} -> {cout} {k:?} should take the direct path");
+            assert!(conv.direct.is_some(), "{dims:?} -> {cout} {k:?} should take the direct path");
             let got = conv.forward(&x);
             let want = naive(&x, &wt, stride, pad, 1);
             assert_eq!(got.shape(), want.shape());
@@ -645,4 +652,3 @@ mod tests {
         got.data().iter().zip(want.data()).for_each(|(a, b)| assert!((a - (b + 0.5)).abs() < 1e-5));
     }
 }
-
