@@ -1,6 +1,7 @@
 """Synthetic audio-visual saliency data in the STAViS layout (the demo model's training data).
 
   python -m dtfsal.synth --out DATA [--db SYNTH] [--train 60 --val 8 --test 12] [--frames 100] [--seed 0] [--jobs N]
+      [--twins K [--twin-splits train,val,test]]
   python -m dtfsal.synth --write-speech-bank BANK.npz     # espeak-ng's words, for machines without it
 
 Generation needs espeak-ng, or a speech bank written where espeak-ng is (`--speech-bank BANK.npz` or
@@ -208,7 +209,46 @@ def object_sound(obj: SceneObject, onsets: np.ndarray, n: int, rng: np.random.Ge
     return (0.5 * s * obj.activity).astype(np.float32)
 
 
+def twin_rng(ss: np.random.SeedSequence, twin: int) -> np.random.Generator:
+    """The generator of twin `twin`'s own draws (its sounding schedule and fixations); the scene's rng is untouched."""
+    return np.random.default_rng(np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, 7919, twin)))
+
+
+def sounding_schedule(rng: np.random.Generator, n_objects: int, n: int) -> np.ndarray:
+    """Which objects sound: segments of 1.5-3 s, one object (70 %) or two -> [objects, samples] bool."""
+    sounding_at = np.zeros((n_objects, n), bool)
+    s0 = 0
+    while s0 < n:
+        s1 = min(n, s0 + int(rng.uniform(1.5, 3.0) * RATE))
+        k = 2 if (n_objects > 2 and rng.random() < 0.3) else 1
+        for i in rng.choice(n_objects, k, replace=False):
+            sounding_at[i, s0:s1] = True
+        s0 = s1
+    return sounding_at
+
+
+def twin_schedule(rng: np.random.Generator, original: np.ndarray) -> np.ndarray:
+    """A schedule that never agrees with `original`: each of its segments (same boundaries) gives the sound
+    to as many objects as sounded there, drawn first from the ones that were silent."""
+    n_objects, n = original.shape
+    out = np.zeros_like(original)
+    change = np.flatnonzero(np.any(original[:, 1:] != original[:, :-1], axis=0)) + 1
+    for s0, s1 in zip([0, *change], [*change, n]):
+        was = np.flatnonzero(original[:, s0])
+        silent = rng.permutation(np.setdiff1d(np.arange(n_objects), was))
+        pick = list(silent[: len(was)]) + list(rng.permutation(was)[: max(0, len(was) - len(silent))])
+        out[pick, s0:s1] = True
+    return out
+
+
 def make_video(ss: np.random.SeedSequence, frames: int, fps: float, h: int, w: int) -> Video:
+    return make_videos(ss, frames, fps, h, w)[0]
+
+
+def make_videos(ss: np.random.SeedSequence, frames: int, fps: float, h: int, w: int, twins: int = 0) -> list[Video]:
+    """The video of `ss`, then `twins` audio twins of it: the same frames (scene, motion, flashes, noise) with
+    another object sounding at every moment (`twin_schedule`), so another soundtrack and ground truth.
+    In a twin set only the sound tells the videos apart: a visual-only model scores the same map against each."""
     rng = np.random.default_rng(ss)
     n = int(round(frames / fps * RATE))
     bg = background(rng, frames, h, w)
@@ -223,60 +263,78 @@ def make_video(ss: np.random.SeedSequence, frames: int, fps: float, h: int, w: i
         pitch = float(np.interp(r0, [9, 26], [900, 250]) * rng.uniform(0.9, 1.1))
         objects.append(SceneObject(shape, colour, r, trajectory(rng, frames, h, w, r), env, pitch))
         onsets_of.append(onsets)
-    # which objects sound: segments of 1.5-3 s, one object (70 %) or two
-    sounding_at = np.zeros((len(objects), n), bool)
-    s0 = 0
-    while s0 < n:
-        s1 = min(n, s0 + int(rng.uniform(1.5, 3.0) * RATE))
-        k = 2 if (len(objects) > 2 and rng.random() < 0.3) else 1
-        for i in rng.choice(len(objects), k, replace=False):
-            sounding_at[i, s0:s1] = True
-        s0 = s1
-    audio = 0.01 * rng.standard_normal(n).astype(np.float32)  # room noise
+    schedules = [sounding_schedule(rng, len(objects), n)]
+    room = 0.01 * rng.standard_normal(n).astype(np.float32)  # room noise
+    sounds = []
     for i, obj in enumerate(objects):
         snd = object_sound(obj, onsets_of[i], n, rng)
         if SOUND_OF_SHAPE[obj.shape] == "speech":  # its pulses follow its own speech
             obj.activity = np.clip(gaussian_filter(np.abs(snd), 0.03 * RATE) * 4, 0, 1).astype(np.float32)
-        ramp = gaussian_filter(sounding_at[i].astype(np.float32), 0.01 * RATE)  # 10 ms fades
-        audio += snd * ramp
-    audio = (0.8 * audio / max(float(np.abs(audio).max()), 1e-6)).astype(np.float32)
+        sounds.append(snd)
+    twin_rngs = [twin_rng(ss, k) for k in range(1, twins + 1)]
+    schedules += [twin_schedule(r, schedules[0]) for r in twin_rngs]
+
+    def soundtrack(sounding_at: np.ndarray) -> np.ndarray:
+        audio = room.copy()
+        for i, snd in enumerate(sounds):
+            audio += snd * gaussian_filter(sounding_at[i].astype(np.float32), 0.01 * RATE)  # 10 ms fades
+        return (0.8 * audio / max(float(np.abs(audio).max()), 1e-6)).astype(np.float32)
 
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     centre = gaussian(xx, yy, w / 2, h / 2, w / 5, h / 5)
     video = bg.copy()
-    density = np.empty((frames, h, w), np.float32)
-    fixations = np.zeros((frames, h, w), bool)
-    sounding = []
-    for f in range(frames):
-        i_audio = min(int(f / fps * RATE), n - 1)
-        for obj in objects:  # draw
-            a = float(obj.activity[i_audio])
+    i_audio = [min(int(f / fps * RATE), n - 1) for f in range(frames)]
+    for f in range(frames):  # draw
+        for obj in objects:
+            a = float(obj.activity[i_audio[f]])
             x, y = obj.pos[f]
             m = shape_mask(obj.shape, xx - x, yy - y, obj.radius * (1 + 0.2 * a))[..., None]
             video[f] = video[f] * (1 - m) + m * obj.colour * (0.55 + 0.45 * a)
-        snd = [i for i in range(len(objects)) if sounding_at[i, i_audio]]
-        sounding.append(snd)
-        g_s = sum(gaussian(xx, yy, *objects[i].pos[f], 0.8 * objects[i].radius + 6, 0.8 * objects[i].radius + 6) for i in snd)
+
+    def g_object(i: int, f: int) -> np.ndarray:
+        o = objects[i]
+        return gaussian(xx, yy, *o.pos[f], 0.8 * o.radius + 6, 0.8 * o.radius + 6)
+
+    def g_motion(f: int) -> np.ndarray:  # the fastest-moving object
         speed = [np.hypot(*(o.pos[f] - o.pos[max(f - 1, 0)])) for o in objects]
         fast = objects[int(np.argmax(speed))]
-        g_m = gaussian(xx, yy, *fast.pos[f], fast.radius + 6, fast.radius + 6)
-        d = W_SOUND * g_s / len(snd) + W_MOTION * g_m + W_CENTRE * centre
-        density[f] = d / d.max()
-        p = (d / d.sum()).ravel()
-        idx = rng.choice(p.size, FIXATIONS_PER_FRAME, p=p)
-        fixations[f].flat[idx] = True
+        return gaussian(xx, yy, *fast.pos[f], fast.radius + 6, fast.radius + 6)
+
+    def ground_truth(sounding_at: np.ndarray, r: np.random.Generator):
+        density = np.empty((frames, h, w), np.float32)
+        fixations = np.zeros((frames, h, w), bool)
+        sounding = []
+        for f in range(frames):
+            snd = [i for i in range(len(objects)) if sounding_at[i, i_audio[f]]]
+            sounding.append(snd)
+            g_s = sum(g_object(i, f) for i in snd)
+            d = W_SOUND * g_s / len(snd) + W_MOTION * g_motion(f) + W_CENTRE * centre
+            density[f] = d / d.max()
+            p = (d / d.sum()).ravel()
+            fixations[f].flat[r.choice(p.size, FIXATIONS_PER_FRAME, p=p)] = True
+        return density, fixations, sounding
+
+    truths = [ground_truth(schedules[0], rng)]
     video = np.clip(video + rng.normal(0, 5, video.shape), 0, 255).astype(np.uint8)  # sensor noise
-    return Video(video, audio, density, fixations, sounding, objects)
+    truths += [ground_truth(s, r) for s, r in zip(schedules[1:], twin_rngs)]
+    return [Video(video, soundtrack(s), d, fx, snd, objects) for s, (d, fx, snd) in zip(schedules, truths)]
 
 
-def write_video(root: Path, db: str, name: str, v: Video) -> None:
+def write_video(root: Path, db: str, name: str, v: Video, frames_of: str | None = None) -> None:
+    """Writes `v` under `name`; with `frames_of` (an audio twin's original), its frames are a link to that video's."""
     fdir = root / "video_frames" / db / name
     adir = root / "video_audio" / db / name
     mdir = root / "annotations" / db / name / "maps"
-    for d in (fdir, adir, mdir):
+    for d in (adir, mdir):
         d.mkdir(parents=True, exist_ok=True)
+    if frames_of is None:
+        fdir.mkdir(parents=True, exist_ok=True)
+    elif not fdir.is_symlink():
+        fdir.parent.mkdir(parents=True, exist_ok=True)
+        fdir.symlink_to(frames_of, target_is_directory=True)  # relative: the dataset can move
     for f in range(len(v.frames)):
-        Image.fromarray(v.frames[f]).save(fdir / f"img_{f + 1:05d}.jpg", quality=92)
+        if frames_of is None:
+            Image.fromarray(v.frames[f]).save(fdir / f"img_{f + 1:05d}.jpg", quality=92)
         Image.fromarray((255 * v.density[f]).round().astype(np.uint8)).save(mdir / f"eyeMap_{f + 1:05d}.jpg", quality=95)
         Image.fromarray(v.fixations[f].astype(np.uint8) * 255).save(mdir.parent / f"fixMap_{f + 1:05d}.png")
     # which sounds play at each frame (the audio pre-training's labels, python -m dtfsal.pretrain_vggish)
@@ -295,18 +353,27 @@ def write_speech_bank(path: Path) -> None:
     np.savez_compressed(path, **words)
 
 
-def _generate_one(job: tuple[Path, str, str, int, int, float, int, int, int]) -> str:
-    out, db, split, i, frames, fps, h, w, seed = job
-    name = f"{split}_{i:03d}"
-    write_video(out, db, name, make_video(video_seed(seed, split, i), frames, fps, h, w))
-    return f"{db}/{name}"
+def video_names(split: str, i: int, twins: int) -> list[str]:
+    """The video `i` of `split` and its audio twins (`_s1`, `_s2`, ...)."""
+    return [f"{split}_{i:03d}"] + [f"{split}_{i:03d}_s{k}" for k in range(1, twins + 1)]
+
+
+def _generate_one(job: tuple[Path, str, str, int, int, float, int, int, int, int]) -> str:
+    out, db, split, i, frames, fps, h, w, seed, twins = job
+    names = video_names(split, i, twins)
+    for k, (name, v) in enumerate(zip(names, make_videos(video_seed(seed, split, i), frames, fps, h, w, twins))):
+        write_video(out, db, name, v, frames_of=names[0] if k else None)
+    return " ".join(f"{db}/{n}" for n in names)
 
 
 def generate(out: Path, db: str, counts: dict[str, int], frames: int, fps: float, h: int, w: int, seed: int,
-             jobs: int = 1) -> None:
-    """Writes every split; `jobs` worker processes (a video depends only on its seed, so the output is the same)."""
+             jobs: int = 1, twins: dict[str, int] | None = None) -> None:
+    """Writes every split; `jobs` worker processes (a video depends only on its seed, so the output is the same).
+    `twins` (per split, default none): audio twins written after each video and listed in its split."""
+    twins = twins or {}
     (out / "fold_lists").mkdir(parents=True, exist_ok=True)
-    work = [(out, db, split, i, frames, fps, h, w, seed) for split, count in counts.items() for i in range(count)]
+    work = [(out, db, split, i, frames, fps, h, w, seed, twins.get(split, 0))
+            for split, count in counts.items() for i in range(count)]
     if jobs > 1:
         import multiprocessing
 
@@ -317,7 +384,7 @@ def generate(out: Path, db: str, counts: dict[str, int], frames: int, fps: float
         for job in work:
             print(_generate_one(job), flush=True)
     for split, count in counts.items():
-        lines = [f"{split}_{i:03d} {frames} {fps:g}" for i in range(count)]
+        lines = [f"{n} {frames} {fps:g}" for i in range(count) for n in video_names(split, i, twins.get(split, 0))]
         (out / "fold_lists" / f"{db}_list_{split}_1_fps.txt").write_text("\n".join(lines) + "\n")
 
 
@@ -334,6 +401,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--height", type=int, default=192)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=1, help="worker processes")
+    p.add_argument("--twins", type=int, default=0,
+                   help="audio twins per video (same frames, another object sounding): the data that only sound tells apart")
+    p.add_argument("--twin-splits", default="train,val,test", help="the splits that get --twins (comma-separated)")
     p.add_argument("--speech-bank", help="pre-rendered words (.npz) instead of espeak-ng")
     p.add_argument("--write-speech-bank", metavar="BANK", help="write espeak-ng's words to BANK.npz and exit")
     a = p.parse_args(argv)
@@ -346,7 +416,11 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["DTFSAL_SPEECH_BANK"] = a.speech_bank
         speech_bank.cache_clear()
     counts = {k: c for k, c in (("train", a.train), ("val", a.val), ("test", a.test)) if c > 0}
-    generate(Path(a.out), a.db, counts, a.frames, a.fps, a.height, a.width, a.seed, a.jobs)
+    twins = {k: a.twins for k in a.twin_splits.split(",") if k}
+    unknown = set(twins) - {"train", "val", "test"}
+    if unknown:
+        p.error(f"--twin-splits: unknown split(s) {sorted(unknown)} (train, val, test)")
+    generate(Path(a.out), a.db, counts, a.frames, a.fps, a.height, a.width, a.seed, a.jobs, twins)
     return 0
 
 

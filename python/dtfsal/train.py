@@ -7,6 +7,11 @@ Adam 1e-4, x0.1 every 3 epochs, early stop after 3 epochs without validation imp
 The VGGish trunk stays frozen when it is initialised from AudioSet weights (--init-vggish, the spec's
 setting); without them it is trained with the rest (there is nothing to keep).
 Writes the best weights (project weight file) and a CSV training curve next to them (<out>.curve.csv).
+
+--freeze-trunk (with --init, a trained model) fine-tunes the rest with the visual trunk (encoder + neck)
+frozen: its features, and the frozen VGGish trunk's, are computed once per clip (trunk_cache.py), so an
+epoch costs about a fifth of a full one. Meant for audio twins (`synth --twins`), where the trained part
+must learn which object the sound belongs to.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from torch.utils.data import DataLoader
 
 from .config import get_config
 from .clip_cache import ClipCache
+from .trunk_cache import TrunkCache
 from .data import StavisClips
 from .loss import saliency_loss
 from .model import DTFSal
@@ -46,8 +52,13 @@ def run_epoch(model, loader, opt=None, clip_grad: float = 0.0, warmup=None, devi
     total, n = 0.0, 0
     with torch.set_grad_enabled(train):
         for batch in loader:
-            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-            pred = model(batch["video"], batch.get("audio"))
+            batch = {k: [x.to(device) for x in v] if isinstance(v, list) else v.to(device, non_blocking=True)
+                     for k, v in batch.items()}
+            if "neck" in batch:  # frozen trunk (TrunkCache): the audio trunk's output is cached too
+                a = model.audio.te(batch["vggish"]) if "vggish" in batch else None
+                pred = model.head(batch["neck"], a)
+            else:
+                pred = model(batch["video"], batch.get("audio"))
             loss = saliency_loss(pred, batch["sal"])
             if train:
                 opt.zero_grad()
@@ -71,6 +82,10 @@ def train(a: argparse.Namespace) -> Path:
     if a.device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = False  # keep fp32 maths: the engine is checked against fp32
         torch.backends.cudnn.allow_tf32 = False
+    if a.freeze_trunk and not a.init:
+        raise SystemExit("--freeze-trunk fine-tunes a trained model: give it with --init")
+    if a.freeze_trunk and a.cache:
+        raise SystemExit("--freeze-trunk keeps its own cache (trunk features): drop --cache")
     if a.init:
         init_from(model, a.init, "model")
     if a.init_mvit:
@@ -86,16 +101,27 @@ def train(a: argparse.Namespace) -> Path:
         train_set.index = train_set.index[: a.max_clips]
         val_set.index = val_set.index[: max(1, a.max_clips // 4)]
     model.to(a.device)
-    if a.cache:  # every clip decoded once, batches sliced on the device (clip_cache.py)
+    if a.freeze_trunk:  # trunk features once per clip, batches sliced from them (trunk_cache.py)
+        frozen = [*model.encoder.parameters(), *model.fe.parameters()]
+        if cfg.variant == "av":  # its output is cached too
+            frozen += model.audio.vggish.parameters()
+        for p in frozen:
+            p.requires_grad_(False)
+        t0 = time.time()
+        train_cache, val_cache = TrunkCache(model, train_set), TrunkCache(model, val_set)
+        print(f"trunk features of {train_cache.distinct} + {val_cache.distinct} distinct clips "
+              f"({len(train_cache)} + {len(val_cache)} clips) in {time.time() - t0:.0f} s", flush=True)
+    elif a.cache:  # every clip decoded once, batches sliced on the device (clip_cache.py)
         t0 = time.time()
         train_cache = ClipCache(a.root, a.db, a.train_split, cfg, a.stride, a.device, a.workers, a.max_clips)
         val_cache = ClipCache(a.root, a.db, a.val_split, cfg, a.stride * 2, a.device, a.workers,
                               max(1, a.max_clips // 4) if a.max_clips else 0)
         print(f"cached {len(train_cache)} + {len(val_cache)} clips on {a.device} in {time.time() - t0:.0f} s", flush=True)
+    if a.freeze_trunk or a.cache:
         shuffle = torch.Generator().manual_seed(a.seed)
 
         class Batches:
-            def __init__(self, cache: ClipCache, shuffled: bool) -> None:
+            def __init__(self, cache: ClipCache | TrunkCache, shuffled: bool) -> None:
                 self.cache, self.shuffled = cache, shuffled
 
             def __iter__(self):
@@ -179,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
     p.add_argument("--max-minutes", type=float, default=0.0, help="stop before an epoch would end past this (0: no limit)")
     p.add_argument("--dtype", default="f32", choices=["f32", "f16"])
-    p.add_argument("--init")
+    p.add_argument("--init", help="start from this trained model (project weight file)")
+    p.add_argument("--freeze-trunk", action="store_true",
+                   help="with --init: keep the visual trunk (encoder + neck) frozen, its features computed once per clip")
     p.add_argument("--init-mvit")
     p.add_argument("--init-vggish")
     p.add_argument("--out", required=True)

@@ -90,3 +90,39 @@ def test_audio_ablation_sees_a_model_that_listens(tmp_path):
     assert all(-1 <= r[k] <= 1 for k in ("cc_own", "cc_other", "cc_silence"))
     # the random parity model's AMFBs mix the audio in: its maps move when the soundtrack changes
     assert r["max_map_change"] > 1e-4
+
+
+def test_audio_twins_share_the_frames_and_differ_in_sound_and_ground_truth():
+    ss = synth.video_seed(7, "train", 1)
+    original, t1, t2 = synth.make_videos(ss, frames=60, fps=25, h=48, w=80, twins=2)
+    alone = synth.make_video(synth.video_seed(7, "train", 1), frames=60, fps=25, h=48, w=80)
+    # asking for twins changes nothing in the video itself
+    for k in ("frames", "audio", "density", "fixations"):
+        assert np.array_equal(getattr(original, k), getattr(alone, k)), k
+    assert original.sounding == alone.sounding
+    for twin in (t1, t2):
+        assert np.array_equal(twin.frames, original.frames)  # only the sound tells them apart
+        assert all(set(a) != set(b) for a, b in zip(twin.sounding, original.sounding))
+        assert all(len(a) == len(b) for a, b in zip(twin.sounding, original.sounding))
+        assert not np.allclose(twin.audio, original.audio)
+        assert np.abs(twin.density - original.density).max() > 0.5
+    # twins are seeded too
+    again = synth.make_videos(synth.video_seed(7, "train", 1), frames=60, fps=25, h=48, w=80, twins=2)
+    assert np.array_equal(again[2].audio, t2.audio) and again[2].sounding == t2.sounding
+
+
+def test_generated_twins_link_their_frames_and_read_as_clips(tmp_path):
+    synth.generate(tmp_path, "SYN", {"train": 1, "test": 1}, frames=40, fps=25, h=96, w=160, seed=3,
+                   twins={"train": 1})
+    assert (tmp_path / "fold_lists/SYN_list_train_1_fps.txt").read_text() == "train_000 40 25\ntrain_000_s1 40 25\n"
+    assert (tmp_path / "fold_lists/SYN_list_test_1_fps.txt").read_text() == "test_000 40 25\n"
+    link = tmp_path / "video_frames/SYN/train_000_s1"
+    assert link.is_symlink() and link.resolve() == (tmp_path / "video_frames/SYN/train_000").resolve()
+    ds = StavisClips(tmp_path, "SYN", "train_1", get_config("tiny", "av"), stride=8)
+    a, b = ds[0], ds[2]  # train_000 and its twin, start 0
+    assert torch_equal(a["video"], b["video"])
+    assert not torch_equal(a["audio"], b["audio"]) and not torch_equal(a["sal"], b["sal"])
+
+
+def torch_equal(x, y) -> bool:
+    return bool((x == y).all())

@@ -152,3 +152,95 @@ def test_pretrain_vggish_needs_sound_labels(tmp_path):
     make_db(tmp_path)
     with pytest.raises(FileNotFoundError, match="sounds.txt"):
         pretrain_main(["--root", str(tmp_path), "--db", "synth", "--out", str(tmp_path / "x.safetensors")])
+
+
+@pytest.mark.parametrize("variant", ["av", "v"])
+def test_freeze_trunk_trains_the_head_on_cached_features(tmp_path, repo, variant):
+    """--freeze-trunk: one trunk pass per distinct clip, the encoder and neck unchanged, the rest trained."""
+    from dtfsal.weights import read_weights
+
+    make_db(tmp_path)
+    # an audio twin of v1: the same frames (a link), another soundtrack
+    db = tmp_path / "video_frames" / "synth"
+    (db / "v1_s1").symlink_to("v1", target_is_directory=True)
+    (tmp_path / "annotations/synth/v1_s1").symlink_to(tmp_path / "annotations/synth/v2")
+    (tmp_path / "video_audio/synth/v1_s1").mkdir()
+    (tmp_path / "video_audio/synth/v1_s1/v1_s1.wav").write_bytes((tmp_path / "video_audio/synth/v2/v2.wav").read_bytes())
+    (tmp_path / "fold_lists/synth_list_train_1_fps.txt").write_text("v1 36 25\nv1_s1 36 25\n")
+    init = repo / ("tests/data/tiny-av.weights.safetensors" if variant == "av" else "models/training/tiny-v.safetensors")
+    out = tmp_path / "ft.safetensors"
+    rc = train_main(["--root", str(tmp_path), "--db", "synth", "--config", "tiny", "--epochs", "1", "--stride", "4",
+                     "--variant", variant,
+                     "--batch-size", "2", "--lr", "1e-3", "--init", str(init), "--freeze-trunk", "--out", str(out)])  # fmt: skip
+    assert rc == 0
+    _, before, _ = read_weights(init, part="model")
+    _, after, _ = read_weights(out, part="model")
+    moved = {k for k in before if not torch.equal(before[k].float(), after[k].float())}
+    assert moved, "nothing trained"
+    assert not any(k.startswith(("encoder.", "fe.", "audio.vggish.")) for k in moved), sorted(moved)[:5]
+    assert any(k.startswith("decoders.") for k in moved)
+    assert any(k.startswith("amfb.") for k in moved) == (variant == "av")
+    with pytest.raises(SystemExit, match="--init"):
+        train_main(["--root", str(tmp_path), "--db", "synth", "--freeze-trunk", "--out", str(out)])
+
+
+def test_trunk_cache_shares_one_pass_between_twins_and_matches_the_model(tmp_path, repo):
+    from dtfsal.trunk_cache import TrunkCache
+
+    make_db(tmp_path)
+    db = tmp_path / "video_frames" / "synth"
+    (db / "v2").rename(db / "v2_frames")
+    (db / "v2").symlink_to("v1", target_is_directory=True)  # v2 shows v1's frames with its own audio
+    (tmp_path / "fold_lists/synth_list_train_1_fps.txt").write_text("v1 36 25\nv2 36 25\n")
+    model = load_model(repo / "tests/data/tiny-av.weights.safetensors").eval()
+    ds = StavisClips(tmp_path, "synth", "train_1", model.cfg, stride=4)
+    cache = TrunkCache(model, ds, batch_size=3)
+    assert len(cache) == 4 and cache.distinct == 2
+    batch = next(cache.batches(4, shuffle=False))
+    with torch.no_grad():
+        from_cache = model.head(batch["neck"], model.audio.te(batch["vggish"]))
+        direct = torch.stack([model(s["video"][None], s["audio"][None])[0] for s in (ds[i] for i in range(4))])
+    # the trunk features are kept in f16: the maps agree to f16 rounding
+    assert (from_cache - direct).abs().max() < 2e-3
+    assert not torch.equal(direct[0], direct[2])  # same frames, other audio, other map
+
+
+def test_training_deform_path_has_torchvisions_values_and_gradients():
+    """In training the AMFB deformable conv runs the grid_sample decomposition (faster backward on CPU);
+    its output and every gradient (input, offset predictor, weight, bias) equal torchvision's (float64)."""
+    from dtfsal.model.amfb import DeformConv2d
+
+    torch.manual_seed(0)
+    conv = DeformConv2d(6, 5).double()
+    with torch.no_grad():
+        conv.offset.weight.normal_(0, 0.3)  # off the integer grid, where bilinear sampling is differentiable
+        conv.offset.bias.normal_(0, 0.7)
+    x = torch.randn(3, 6, 7, 9, dtype=torch.float64)
+    probe = torch.randn(3, 5, 7, 9, dtype=torch.float64)
+    grads = []
+    for training in (True, False):
+        conv.train(training)
+        xi = x.clone().requires_grad_()
+        conv.zero_grad()
+        y = conv(xi)
+        (y * probe).sum().backward()
+        grads.append([y.detach(), xi.grad] + [p.grad.clone() for p in conv.parameters()])
+    for got, ref in zip(*grads):
+        assert (got - ref).abs().max().item() <= 1e-9 * max(1.0, ref.abs().max().item())
+
+
+def test_paired_eval_reports_the_per_video_difference_and_its_interval(tmp_path):
+    from dtfsal.paired_eval import main as paired_main, paired
+
+    head = "video,frames,skipped,cc,nss,auc_j,sim,kld,sauc\n"
+    (tmp_path / "a.csv").write_text(head + "v1,10,0,0.60,1.5,0.8,0.5,1.0,0.7\nv2,10,0,0.50,1.2,0.8,0.5,1.1,\nv3,10,0,0.70,1.9,0.8,0.5,0.9,0.7\n")
+    (tmp_path / "b.csv").write_text(head + "v3,10,0,0.60,1.7,0.8,0.5,1.0,0.7\nv1,10,0,0.55,1.4,0.8,0.5,1.0,0.6\nv2,10,0,0.48,1.2,0.8,0.5,1.2,0.6\n")
+    r = paired(tmp_path / "a.csv", tmp_path / "b.csv")
+    d = np.array([0.05, 0.02, 0.10])  # matched by name, not by row
+    assert r["cc"]["mean"] == pytest.approx(d.mean())
+    assert r["cc"]["ci95"] == pytest.approx(4.302653 * d.std(ddof=1) / np.sqrt(3), rel=1e-5)  # t(0.975, 2)
+    assert r["cc"]["a_better"] == 3 and r["sauc"]["videos"] == 2  # an empty cell is no value
+    (tmp_path / "c.csv").write_text(head + "v1,10,0,0.6,1.5,0.8,0.5,1.0,0.7\n")
+    with pytest.raises(ValueError, match="different videos"):
+        paired(tmp_path / "a.csv", tmp_path / "c.csv")
+    assert paired_main([str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--metrics", "cc"]) == 0

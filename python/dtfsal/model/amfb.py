@@ -8,6 +8,7 @@ from torch import nn
 from torchvision.ops import deform_conv2d
 
 from ..config import DTFSalConfig
+from .deform import deform_conv2d_sampled
 
 
 def conv_bn_relu(d: int, k: int) -> nn.Sequential:
@@ -27,6 +28,10 @@ class DeformConv2d(nn.Module):
         nn.init.zeros_(self.offset.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and torch.is_grad_enabled():
+            # the same maths (tests: 1e-5), but autograd through grid_sample is ~4x faster than torchvision's
+            # CPU backward, 80 % of a frozen-trunk training step
+            return deform_conv2d_sampled(x, self.offset(x), self.weight, self.bias, padding=(1, 1))
         return deform_conv2d(x, self.offset(x), self.weight, self.bias, padding=(1, 1))
 
 

@@ -50,19 +50,31 @@ class DTFSal(nn.Module):
         With `trace` (a dict), every block-boundary tensor is stored under its parity name.
         """
         self.check_inputs(video, audio)
+        neck = self.trunk(video, trace)
+        a = self.audio(audio, trace) if self.cfg.variant == "av" else None
+        return self.head(neck, a, trace)
+
+    def trunk(self, video: torch.Tensor, trace: dict | None = None) -> list[torch.Tensor]:
+        """The visual trunk (encoder + neck): video -> 4 levels [B, D, T, h, w]. It sees no audio, so a
+        training run that freezes it computes it once per clip (`train --freeze-trunk`)."""
         feats = self.encoder(video, trace)
         neck = self.fe(feats)
+        if trace is not None:
+            for i in range(4):
+                trace[f"encoder/f{i + 1}"] = feats[i]
+                trace[f"neck/f{i + 1}"] = neck[i]
+        return neck
+
+    def head(self, neck: list[torch.Tensor], a: torch.Tensor | None, trace: dict | None = None) -> torch.Tensor:
+        """Token enhancement, audio-visual fusion (`a`: the audio branch's output, AV only) and decoders."""
         enhanced = [blk(x) for blk, x in zip(self.enhance, neck)]  # LTEB x3, DLTFB
         fused = enhanced
         if self.cfg.variant == "av":
-            a = self.audio(audio, trace)
             fused = [m(x, a) for m, x in zip(self.amfb, enhanced)]
         maps = [dec(x) for dec, x in zip(self.decoders, fused)]  # 4 x [B, 1, 1, H, W]
         sal = torch.sigmoid(self.fuse(torch.cat(maps, dim=1)))  # [B, 1, 1, H, W]
         if trace is not None:
             for i in range(4):
-                trace[f"encoder/f{i + 1}"] = feats[i]
-                trace[f"neck/f{i + 1}"] = neck[i]
                 trace[f"enhance/f{i + 1}"] = enhanced[i]
                 if self.cfg.variant == "av":
                     trace[f"amfb/f{i + 1}"] = fused[i]
