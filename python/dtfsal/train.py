@@ -9,8 +9,8 @@ setting); without them it is trained with the rest (there is nothing to keep).
 Writes the best weights (project weight file) and a CSV training curve next to them (<out>.curve.csv).
 
 --freeze-trunk (with --init, a trained model) fine-tunes the rest with the visual trunk (encoder + neck)
-frozen: its features, and the frozen VGGish trunk's, are computed once per clip (trunk_cache.py), so an
-epoch costs about a fifth of a full one. Meant for audio twins (`synth --twins`), where the trained part
+frozen: its features, and the frozen VGGish trunk's, are computed once per clip (trunk_cache.py), and an
+epoch runs only the rest. Meant for audio twins (`synth --twins`), where the trained part
 must learn which object the sound belongs to.
 """
 

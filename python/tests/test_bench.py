@@ -23,3 +23,17 @@ def test_bench_prints_one_json_line(repo, capsys):
     assert r["runs"] == 1 and len(r["times_ms"]) == 1
     assert r["peak_rss_kib"] > 0 and isinstance(r["torch"], str)
     assert r["output_shape"] == [1, 96, 160]
+
+
+def test_bench_deform_times_both_paths_and_they_agree(capsys):
+    import re
+
+    from dtfsal import bench_deform
+
+    assert bench_deform.main(["--threads", "2", "--runs", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        m = re.search(r"torchvision (\d+) ms, grid_sample (\d+) ms \(([\d.]+)x\), outputs agree to ([\d.e+-]+)", line)
+        assert m, line
+        assert int(m[1]) > 0 and int(m[2]) > 0 and float(m[4]) < 1e-4

@@ -1,5 +1,6 @@
 """DCNv1 as standard ops: the exact decomposition of torchvision's `deform_conv2d` used where its own
-kernel does not fit: the ONNX export (no ONNX form) and CPU training (its backward is ~4x slower)."""
+kernel does not fit: the ONNX export (no ONNX form) and training (its CPU backward is several times
+slower: python -m dtfsal.bench_deform)."""
 
 from __future__ import annotations
 
