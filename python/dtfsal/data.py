@@ -113,10 +113,13 @@ class StavisClips(Dataset):
             out["audio"] = torch.from_numpy(audio_frontend.clip_audio(self.audio_of(v.name), center))
         return out
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        v, start = self.index[i]
+    def clip_video(self, v: VideoEntry, start: int) -> torch.Tensor:
+        """The clip's normalised frames [3, T, H, W]."""
         c = self.cfg
         fdir = self.root / "video_frames" / self.db / v.name
         video = torch.stack([load_rgb(fdir / f"img_{j:05d}.jpg", c.height, c.width) for j in self.frame_numbers(v, start)], dim=1)
-        video = (video - self.mean) / self.std  # [3, T, H, W]
-        return {"video": video} | self.targets(v, start)
+        return (video - self.mean) / self.std
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        v, start = self.index[i]
+        return {"video": self.clip_video(v, start)} | self.targets(v, start)

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .model.deform import deform_conv2d_sampled  # noqa: F401 (the export's stand-in for torchvision's op)
+from .model.deform import deform_conv2d_sampled  # the export's stand-in for torchvision's op
 
 ONNX_FORMAT = "dtfsal-onnx"
 ONNX_FORMAT_VERSION = "1"

@@ -300,6 +300,8 @@ def make_videos(ss: np.random.SeedSequence, frames: int, fps: float, h: int, w: 
         fast = objects[int(np.argmax(speed))]
         return gaussian(xx, yy, *fast.pos[f], fast.radius + 6, fast.radius + 6)
 
+    motion = [g_motion(f) for f in range(frames)]  # the same for every twin
+
     def ground_truth(sounding_at: np.ndarray, r: np.random.Generator):
         density = np.empty((frames, h, w), np.float32)
         fixations = np.zeros((frames, h, w), bool)
@@ -308,7 +310,7 @@ def make_videos(ss: np.random.SeedSequence, frames: int, fps: float, h: int, w: 
             snd = [i for i in range(len(objects)) if sounding_at[i, i_audio[f]]]
             sounding.append(snd)
             g_s = sum(g_object(i, f) for i in snd)
-            d = W_SOUND * g_s / len(snd) + W_MOTION * g_motion(f) + W_CENTRE * centre
+            d = W_SOUND * g_s / len(snd) + W_MOTION * motion[f] + W_CENTRE * centre
             density[f] = d / d.max()
             p = (d / d.sum()).ravel()
             fixations[f].flat[r.choice(p.size, FIXATIONS_PER_FRAME, p=p)] = True

@@ -43,7 +43,7 @@ class TrunkCache:
         keys = list(distinct)
         with torch.no_grad():
             for b in range(0, len(keys), batch_size):
-                video = torch.stack([ds[first[k]]["video"] for k in keys[b : b + batch_size]]).to(device)
+                video = torch.stack([ds.clip_video(*index[first[k]]) for k in keys[b : b + batch_size]]).to(device)
                 for lv, x in zip(levels, model.trunk(video)):
                     lv.append(x.half())
             self.neck = [torch.cat(lv) for lv in levels]  # 4 x [N_distinct, D, T, h, w]
