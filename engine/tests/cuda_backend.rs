@@ -23,6 +23,12 @@ fn without_a_gpu_the_cuda_backend_falls_back_to_the_cpu_engine() {
     assert_eq!(cuda.backend(), "cpu");
     let clip = random_clip(cpu.config(), 3);
     assert_eq!(cpu.predict(&clip).unwrap(), cuda.predict(&clip).unwrap());
+    // asking for CUDA graphs changes nothing there either
+    let file = dtfsal_engine::default_model::weight_file().unwrap();
+    let graphs = Model::from_weight_file_with_graphs(file, Backend::Cuda { device: 0, fp16: false }, 2, true).unwrap();
+    assert_eq!(graphs.backend(), "cpu");
+    assert!(graphs.cuda_net().is_none());
+    assert_eq!(cpu.predict(&clip).unwrap(), graphs.predict(&clip).unwrap());
 }
 
 #[test]
@@ -51,5 +57,26 @@ fn tiny_model_matches_the_cpu_engine() {
         let got = gpu.predict(&clip).unwrap().data;
         let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         assert!(err <= tol, "fp16={fp16}: max |diff| {err}");
+    }
+}
+
+/// With graphs on, the first clip runs eagerly and is captured; later clips are replays, which must give
+/// the eager model's maps on their own inputs (a stale input or output buffer would not).
+#[test]
+fn cuda_graph_replays_match_eager_launches() {
+    if !gpu() {
+        return;
+    }
+    for fp16 in [false, true] {
+        let backend = Backend::Cuda { device: 0, fp16 };
+        let eager = Model::from_weight_file_with_graphs(dtfsal_engine::default_model::weight_file().unwrap(), backend, 0, false).unwrap();
+        let graphs = Model::from_weight_file_with_graphs(dtfsal_engine::default_model::weight_file().unwrap(), backend, 0, true).unwrap();
+        for seed in [11, 12, 13, 11] {
+            let clip = random_clip(eager.config(), seed);
+            let (want, got) = (eager.predict(&clip).unwrap().data, graphs.predict(&clip).unwrap().data);
+            let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            assert!(err <= 1e-5, "fp16={fp16} seed {seed}: max |diff| {err}");
+        }
+        assert!(graphs.cuda_net().unwrap().graphs(), "fp16={fp16}: the capture failed");
     }
 }

@@ -30,6 +30,8 @@ pub struct Gpu {
     origin: KernelOrigin,
     name: String,
     cc: (i32, i32),
+    /// Whether `stream` is one of our own (graphs can be captured on it), not the legacy default stream.
+    pub(crate) capturable: bool,
 }
 
 fn driver(call: &'static str) -> impl Fn(cudarc::driver::DriverError) -> KernelError {
@@ -37,9 +39,19 @@ fn driver(call: &'static str) -> impl Fn(cudarc::driver::DriverError) -> KernelE
 }
 
 impl Gpu {
-    /// Opens device `ordinal`: errors (never panics) when there is no driver, no such device, or the
-    /// kernels cannot be loaded.
+    /// Opens device `ordinal` with every launch on the legacy default stream: errors (never panics)
+    /// when there is no driver, no such device, or the kernels cannot be loaded.
     pub fn new(ordinal: usize) -> Result<Self, KernelError> {
+        Self::open(ordinal, false)
+    }
+
+    /// As [`Gpu::new`], with every launch on a stream of its own (non-blocking), on which CUDA graphs
+    /// can be captured ([`Gpu::capture`]); the legacy default stream cannot be.
+    pub fn new_capturable(ordinal: usize) -> Result<Self, KernelError> {
+        Self::open(ordinal, true)
+    }
+
+    fn open(ordinal: usize, capturable: bool) -> Result<Self, KernelError> {
         let count = crate::device_count()?;
         if ordinal >= count {
             return Err(KernelError::NoDevice { ordinal, count });
@@ -47,7 +59,7 @@ impl Gpu {
         let ctx = CudaContext::new(ordinal).map_err(driver("cuCtxCreate"))?;
         // SAFETY: every buffer is used on the one stream below, so stream order is all the ordering needed.
         unsafe { ctx.disable_event_tracking() };
-        let stream = ctx.default_stream();
+        let stream = if capturable { ctx.new_stream().map_err(driver("cuStreamCreate"))? } else { ctx.default_stream() };
         keep_freed_memory_cached(&ctx);
         let cc = ctx.compute_capability().map_err(driver("cuDeviceGetAttribute"))?;
         let name = ctx.name().unwrap_or_else(|_| "unknown".into());
@@ -61,7 +73,7 @@ impl Gpu {
         let blas = std::panic::catch_unwind(|| CudaBlas::new(stream.clone()))
             .map_err(|_| KernelError::Cublas("libcublas could not be loaded (set LD_LIBRARY_PATH)".into()))?
             .map_err(|e| KernelError::Cublas(format!("{e:?}")))?;
-        Ok(Self { ctx, stream, _module: module, funcs, blas, origin, name, cc })
+        Ok(Self { ctx, stream, _module: module, funcs, blas, origin, name, cc, capturable })
     }
 
     pub fn name(&self) -> &str {
@@ -108,6 +120,12 @@ impl Gpu {
         Ok(Buf::new(self.stream.clone_dtod(&buf.slice).map_err(driver("cuMemcpyDtoD"))?))
     }
 
+    /// Copies `src` into the start of `dst` (stream-ordered; no allocation, so it can be captured).
+    pub fn copy_into<T: DeviceRepr>(&self, src: &Buf<T>, dst: &mut Buf<T>) -> Result<(), KernelError> {
+        assert!(src.len() <= dst.len(), "copy of {} elements into a buffer of {}", src.len(), dst.len());
+        self.stream.memcpy_dtod(&src.slice, &mut dst.slice).map_err(driver("cuMemcpyDtoDAsync"))
+    }
+
     /// Copies a device buffer back (waits for the stream).
     pub fn download<T: DeviceRepr + Default + Clone>(&self, buf: &Buf<T>) -> Result<Vec<T>, KernelError> {
         self.stream.clone_dtoh(&buf.slice).map_err(driver("cuMemcpyDtoH"))
@@ -121,6 +139,20 @@ impl Gpu {
 
     pub fn synchronize(&self) -> Result<(), KernelError> {
         self.stream.synchronize().map_err(driver("cuStreamSynchronize"))
+    }
+
+    /// Returns the memory the stream-ordered pool keeps cached (freed, not in use) to the device: after
+    /// a graph capture, whose replays allocate from the graph's own memory, the eager pass's blocks are
+    /// dead weight. Waits for the stream first, so nothing pending still needs them.
+    pub fn trim_pool(&self) -> Result<(), KernelError> {
+        self.synchronize()?;
+        let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
+        // SAFETY: plain driver calls on a valid device handle with a pointer to a live local; trimming
+        // releases only unused memory
+        unsafe {
+            sys::cuDeviceGetDefaultMemPool(&mut pool, self.ctx.cu_device()).result().map_err(driver("cuDeviceGetDefaultMemPool"))?;
+            sys::cuMemPoolTrimTo(pool, 0).result().map_err(driver("cuMemPoolTrimTo"))
+        }
     }
 
     pub(crate) fn func(&self, name: &str) -> &CudaFunction {

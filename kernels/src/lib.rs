@@ -12,12 +12,14 @@ use cudarc::driver::{result, sys};
 pub mod buffer;
 pub mod device;
 pub mod gemm;
+pub mod graph;
 pub mod ops;
 pub mod source;
 
 pub use buffer::{Buf, View, ViewMut};
 pub use device::{Gpu, KernelOrigin};
 pub use gemm::{Mat, Operand};
+pub use graph::Graph;
 pub use ops::{Act, ConvGeom, RelPosBias};
 
 /// Why no CUDA device can be used, or a GPU call failed.
@@ -43,6 +45,9 @@ pub enum KernelError {
     /// cuBLAS could not be loaded or a call failed.
     #[error("cuBLAS: {0}")]
     Cublas(String),
+    /// A CUDA graph could not be captured or instantiated (see [`Gpu::capture`]).
+    #[error("CUDA graph capture: {0}")]
+    Capture(String),
 }
 
 /// Whether the CUDA driver library can be loaded, without panicking.

@@ -3,21 +3,26 @@
 //!
 //! ```text
 //! dtfsal-gpu-check [--device N] [--out DIR] [--runs N] [--skip-full]
-//! dtfsal-gpu-check --profile tiny|full [--precision fp32|fp16|both] [--runs N] [--warmup N]
+//! dtfsal-gpu-check --profile tiny|full [--precision fp32|fp16|both] [--runs N] [--warmup N] [--graphs]
 //! ```
 //! 1. the device, and whether the kernels came from the embedded fatbin or NVRTC;
 //! 2. per-kernel parity of every CUDA op with its CPU twin (fp32 rel err <= 1e-4, fp16 GEMMs <= 1e-2);
 //! 3. whole-model parity, CPU engine vs CUDA fp32 / fp16: the embedded tiny AV model and a full AV model
 //!    with random weights (written to DIR/full-av.safetensors with its input DIR/full-av.input.safetensors,
 //!    for `python -m dtfsal.bench_gpu` to time PyTorch on the same files);
-//! 4. timings: ms/clip (clip upload, forward, map download) one clip at a time, over 8 queued clips, and
-//!    the forward pass alone on a clip already on the device (what `bench_gpu` times for PyTorch).
+//! 4. CUDA graphs: per precision, a second model with graphs on; its maps (the first clip eager, then
+//!    replays on two other clips and the first again) against the eager model's (rel err <= 1e-5: the
+//!    same kernels with the same arguments);
+//! 5. timings: ms/clip (clip upload, forward, map download) one clip at a time, over 8 queued clips, and
+//!    the forward pass alone on a clip already on the device (what `bench_gpu` times for PyTorch), eager
+//!    and with graphs.
 //!
 //! Everything is printed and written to DIR/gpu-check.json. Exit status 1 when a parity check fails.
 //!
 //! `--profile` only runs one config (random weights) `warmup + runs` times per precision, nothing else:
 //! with `DTFSAL_PROFILE=1` each pass prints its per-stage times (the stream is synchronised at every
-//! stage), and under `ncu` the kernels of those passes are all there is to see.
+//! stage), and under `ncu` the kernels of those passes are all there is to see. `--graphs`: the passes
+//! after the first are CUDA graph replays (for `nsys`; stage times need eager launches).
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -38,10 +43,11 @@ struct Args {
     profile: Option<String>,
     precision: Vec<bool>,
     warmup: usize,
+    graphs: bool,
 }
 
 fn args() -> Args {
-    let mut a = Args { device: 0, out: PathBuf::from("gpu-check-out"), runs: 20, skip_full: false, profile: None, precision: vec![false, true], warmup: 3 };
+    let mut a = Args { device: 0, out: PathBuf::from("gpu-check-out"), runs: 20, skip_full: false, profile: None, precision: vec![false, true], warmup: 3, graphs: false };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         match k.as_str() {
@@ -49,6 +55,7 @@ fn args() -> Args {
             "--out" => a.out = it.next().map(PathBuf::from).expect("--out DIR"),
             "--runs" => a.runs = it.next().and_then(|v| v.parse().ok()).expect("--runs N"),
             "--skip-full" => a.skip_full = true,
+            "--graphs" => a.graphs = true,
             "--profile" => a.profile = Some(it.next().expect("--profile tiny|full")),
             "--warmup" => a.warmup = it.next().and_then(|v| v.parse().ok()).expect("--warmup N"),
             "--precision" => {
@@ -61,7 +68,7 @@ fn args() -> Args {
             }
             "-h" | "--help" => {
                 println!("dtfsal-gpu-check [--device N] [--out DIR] [--runs N] [--skip-full]");
-                println!("dtfsal-gpu-check --profile tiny|full [--precision fp32|fp16|both] [--runs N] [--warmup N]");
+                println!("dtfsal-gpu-check --profile tiny|full [--precision fp32|fp16|both] [--runs N] [--warmup N] [--graphs]");
                 std::process::exit(0);
             }
             other => panic!("unknown argument {other}"),
@@ -103,6 +110,25 @@ fn time_model(model: &Model, clip: &Clip, runs: usize) -> (f64, f64, f64) {
     (median(&mut t), min, s.elapsed().as_secs_f64() * 1e3 / 8.0)
 }
 
+/// Maps of a graphs-on model against the eager model's: the first clip runs eagerly and is captured,
+/// the next ones are replays (a second clip, a third, the first again: stale inputs would show).
+fn graph_parity(name: &str, label: &str, eager: &Model, graphs: &Model, clips: &[Clip]) -> Vec<Parity> {
+    let mut out = vec![];
+    for (i, clip) in clips.iter().chain(clips.first()).enumerate() {
+        let want = eager.predict(clip).expect("eager predict").data;
+        let got = graphs.predict(clip).expect("graph predict").data;
+        let what = if i == 0 { "eager + capture" } else { "replay" };
+        let mut p = Parity::new(&format!("model {name}: {label} graphs vs eager, clip {i} ({what})"), false, &got, &want);
+        p.tol = GRAPH_TOL;
+        out.push(p);
+    }
+    out
+}
+
+/// A replay runs the captured kernels with their captured arguments: only a different cuBLAS algorithm
+/// choice under capture could move the map at all.
+const GRAPH_TOL: f64 = 1e-5;
+
 fn model_parity(name: &str, cpu: &Model, gpu32: &Model, gpu16: &Model, clip: &Clip) -> Vec<Parity> {
     let want = cpu.predict(clip).expect("cpu predict").data;
     let a = gpu32.predict(clip).expect("cuda predict").data;
@@ -121,7 +147,7 @@ fn profile(a: &Args, config: &str) {
     check::write_random_weights(&cfg, 42, &path).expect("write weights");
     let clip = check::random_clip(&cfg, 7);
     for &fp16 in &a.precision {
-        let m = Model::from_weight_file(WeightFile::open(&path).expect("weights"), Backend::Cuda { device: a.device, fp16 }, 0).expect("cuda model");
+        let m = Model::from_weight_file_with_graphs(WeightFile::open(&path).expect("weights"), Backend::Cuda { device: a.device, fp16 }, 0, a.graphs).expect("cuda model");
         assert!(m.backend().starts_with("cuda"), "the cuda backend fell back to the CPU");
         for i in 0..a.warmup + a.runs {
             eprintln!("== {} {} pass {i}{}", cfg.name, m.backend(), if i < a.warmup { " (warm-up)" } else { "" });
@@ -197,6 +223,8 @@ fn main() {
         let load_ms = t0.elapsed().as_secs_f64() * 1e3;
         let g16 = Model::from_weight_file(open(), Backend::Cuda { device: a.device, fp16: true }, 0).expect("cuda fp16 model");
         assert_eq!(g32.backend(), "cuda", "the cuda backend fell back to the CPU");
+        let graphed = |fp16| Model::from_weight_file_with_graphs(open(), Backend::Cuda { device: a.device, fp16 }, 0, true).expect("cuda model with graphs");
+        let (gg32, gg16) = (graphed(false), graphed(true));
         if name == "tiny-embedded" {
             println!("device: {}", g32.device_name().unwrap_or("?"));
             report.insert("device".into(), json!(g32.device_name()));
@@ -207,6 +235,17 @@ fn main() {
             failed += !p.ok() as usize;
             models.push(parity_json(&p));
         }
+        let more = [clip.clone(), check::random_clip(&cfg_real, 8), check::random_clip(&cfg_real, 9)];
+        for (label, eager, graphs) in [("fp32", &g32, &gg32), ("fp16", &g16, &gg16)] {
+            for p in graph_parity(name, label, eager, graphs, &more) {
+                print_parity(&p);
+                failed += !p.ok() as usize;
+                models.push(parity_json(&p));
+            }
+            let on = graphs.cuda_net().expect("cuda").graphs();
+            println!("  {name} {label}: graphs {}", if on { "captured and replayed" } else { "FAILED to capture (see the warning above)" });
+            failed += !on as usize;
+        }
         if name == "tiny-embedded" {
             continue;
         }
@@ -214,7 +253,7 @@ fn main() {
         cpu.predict(&clip).expect("cpu");
         let cpu_ms = s.elapsed().as_secs_f64() * 1e3;
         let runs = if cfg_real.name == "full" { a.runs.min(20) } else { a.runs };
-        for (label, m) in [("cuda-fp32", &g32), ("cuda-fp16", &g16)] {
+        for (label, m) in [("cuda-fp32", &g32), ("cuda-fp16", &g16), ("cuda-fp32-graph", &gg32), ("cuda-fp16-graph", &gg16)] {
             let (med, min, q8) = time_model(m, &clip, runs);
             let resident = median(&mut m.cuda_net().expect("cuda").time_resident(&clip, runs).expect("resident timing"));
             println!("  bench {:<12} {:<10} {:>8.2} ms/clip (min {:.2}; {:.1} clips/s) | 8 queued clips: {:>8.2} ms/clip ({:.1} clips/s) | on-device forward {:.2} ms | cpu engine {:.0} ms, cuda load {:.0} ms",

@@ -186,7 +186,14 @@ impl Model {
 
     /// Builds the model from an opened weight file (checked: part, names, shapes, dtypes). CPU backend
     /// only: ONNX Runtime runs exported `.onnx` files ([`Model::load_onnx`]).
+    /// With [`Backend::Cuda`], CUDA graphs as `DTFSAL_CUDA_GRAPHS` says ([`cuda::graphs_from_env`]).
     pub fn from_weight_file(file: WeightFile, backend: Backend, threads: usize) -> Result<Self, ModelError> {
+        Self::from_weight_file_with_graphs(file, backend, threads, cuda::graphs_from_env())
+    }
+
+    /// As [`Model::from_weight_file`], with CUDA graphs on or off whatever the environment says
+    /// (`dtfsal-gpu-check` compares the two in one process). Other backends ignore `cuda_graphs`.
+    pub fn from_weight_file_with_graphs(file: WeightFile, backend: Backend, threads: usize, cuda_graphs: bool) -> Result<Self, ModelError> {
         if backend == Backend::Triton {
             return Err(ModelError::Triton {
                 kind: TritonErrorKind::InvalidArgument,
@@ -212,7 +219,7 @@ impl Model {
         let cfg = file.config().clone();
         let p = params::Params::new(&file);
         if let Backend::Cuda { device, fp16 } = backend {
-            match cuda::CudaNet::load(&p, &cfg, device, fp16) {
+            match cuda::CudaNet::load(&p, &cfg, device, fp16, cuda_graphs) {
                 Ok(net) => return Ok(Self { cfg, net: Net::Cuda(Box::new(net)) }),
                 // no GPU (or it cannot be used): the CPU engine computes the same maps
                 Err(ModelError::Cuda(why)) => eprintln!("warning: cuda backend unavailable ({why}); running on the CPU engine"),
@@ -313,7 +320,7 @@ impl Model {
         match &self.net {
             Net::Cpu(n) => Ok(n.pool.install(|| n.forward(&self.cfg, clip, None))),
             Net::Onnx(n) => n.predict(&self.cfg, clip),
-            Net::Cuda(n) => n.predict(&self.cfg, clip),
+            Net::Cuda(n) => n.predict(clip),
             Net::Triton(n) => n.predict(&self.cfg, clip),
         }
     }

@@ -152,6 +152,42 @@ pub fn kernel_parity(device: usize, fp16: bool) -> Result<Vec<Parity>, KernelErr
     out.push(amfb_parity(&ctx, &mut rng)?);
     out.push(tokens_parity(&ctx, &mut rng)?);
     out.extend(frame_parity(&ctx, &mut rng)?);
+    out.extend(graph_parity(device, fp16, &mut rng)?);
+    Ok(out)
+}
+
+/// A CUDA graph of the encoder's MLP input path (in-graph copy of a fixed input, LayerNorm, cuBLAS GEMM +
+/// bias + GELU, copy into a fixed output; every in-graph buffer freed in the graph), replayed on two
+/// inputs written between launches: each replay must match the CPU on its own input. A device opened
+/// on the legacy default stream must refuse to capture with an error.
+fn graph_parity(device: usize, fp16: bool, rng: &mut Rng) -> Result<Vec<Parity>, KernelError> {
+    let legacy = Ctx::new(Gpu::new(device)?, fp16);
+    if legacy.gpu.capture(|| -> Result<(), KernelError> { Ok(()) }).is_ok() {
+        return Err(KernelError::Capture("a capture on the legacy default stream was accepted".into()));
+    }
+    let ctx = Ctx::new(Gpu::new_capturable(device)?, fp16);
+    let (n, c, o) = (300, 48, 64);
+    let lin = Linear::new(rng.vec(o * c, 0.15), Some(rng.vec(o, 1.0)), o, c);
+    let ln = LayerNorm::new(rng.vec(c, 1.0), rng.vec(c, 0.5), 1e-6);
+    let (glin, gln) = (GLinear::new(&ctx, &lin)?, GLayerNorm::new(&ctx, &ln)?);
+    let mut input = DTensor::empty(&ctx, &[n, c])?;
+    let mut output = DTensor::empty(&ctx, &[n, o])?;
+    ctx.gpu.synchronize()?;
+    let graph = ctx.gpu.capture(|| -> Result<(), KernelError> {
+        let x = DTensor { shape: input.shape.clone(), buf: ctx.gpu.copy(&input.buf)? };
+        let y = glin.forward_in(&ctx, &gln.copy_for_gemm(&ctx, &x)?, n, Act::Gelu)?;
+        ctx.gpu.copy_into(&y.buf, &mut output.buf)
+    })?;
+    let mut out = vec![];
+    for i in 0..2 {
+        let tok = rng.tensor(&[n, c], 1.0);
+        ctx.gpu.write(tok.data(), &mut input.buf)?;
+        graph.launch()?;
+        let mut want = lin.forward(&ln.forward_rows_copy(tok.data()), n);
+        gelu(&mut want);
+        let name = format!("cuda graph replay {i}: layernorm -> linear + gelu");
+        out.push(Parity::new(&if fp16 { format!("{name} [fp16 gemm]") } else { name }, fp16, &dl(&ctx, &output)?, &want));
+    }
     Ok(out)
 }
 
