@@ -29,6 +29,13 @@ fn without_a_gpu_the_cuda_backend_falls_back_to_the_cpu_engine() {
     assert_eq!(graphs.backend(), "cpu");
     assert!(graphs.cuda_net().is_none());
     assert_eq!(cpu.predict(&clip).unwrap(), graphs.predict(&clip).unwrap());
+    // and a batch is the clips one by one, in order
+    let clips = [random_clip(cpu.config(), 4), clip.clone()];
+    let one_by_one: Vec<_> = clips.iter().map(|c| cpu.predict(c).unwrap()).collect();
+    assert_eq!(graphs.predict_batch(&clips).unwrap(), one_by_one);
+    let mut bad = clips[0].clone();
+    bad.audio = None;
+    assert!(graphs.predict_batch(&[clips[1].clone(), bad]).unwrap_err().to_string().contains("input/audio"));
 }
 
 #[test]
@@ -78,5 +85,26 @@ fn cuda_graph_replays_match_eager_launches() {
             assert!(err <= 1e-5, "fp16={fp16} seed {seed}: max |diff| {err}");
         }
         assert!(graphs.cuda_net().unwrap().graphs(), "fp16={fp16}: the capture failed");
+    }
+}
+
+/// A batch runs its clips on several streams at once (each lane with its own graph when graphs are on):
+/// its maps must be the clip-by-clip maps, in order, also over more clips than lanes.
+#[test]
+fn cuda_batches_match_clip_by_clip() {
+    if !gpu() {
+        return;
+    }
+    for graphs in [false, true] {
+        let m = Model::from_weight_file_with_graphs(dtfsal_engine::default_model::weight_file().unwrap(), Backend::Cuda { device: 0, fp16: true }, 0, graphs).unwrap();
+        let clips: Vec<_> = (0..11).map(|i| random_clip(m.config(), 30 + i)).collect();
+        let want: Vec<_> = clips.iter().map(|c| m.predict(c).unwrap().data).collect();
+        for _ in 0..2 {
+            let got = m.predict_batch(&clips).unwrap();
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                let err = g.data.iter().zip(w).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+                assert!(err <= 1e-5, "graphs={graphs} clip {i}: max |diff| {err}");
+            }
+        }
     }
 }

@@ -76,6 +76,26 @@ impl Gpu {
         Ok(Self { ctx, stream, _module: module, funcs, blas, origin, name, cc, capturable })
     }
 
+    /// A second handle on the same device and context that launches on a new stream of its own (with its
+    /// own cuBLAS handle; graphs can be captured on it), sharing the loaded kernels. Buffers of either
+    /// can be used by both; ordering between the two streams is the caller's (weights written at load and
+    /// synchronised need none).
+    pub fn fork(&self) -> Result<Self, KernelError> {
+        let stream = self.ctx.new_stream().map_err(driver("cuStreamCreate"))?;
+        let blas = CudaBlas::new(stream.clone()).map_err(|e| KernelError::Cublas(format!("{e:?}")))?;
+        Ok(Self {
+            ctx: self.ctx.clone(),
+            stream,
+            _module: self._module.clone(),
+            funcs: self.funcs.clone(),
+            blas,
+            origin: self.origin.clone(),
+            name: self.name.clone(),
+            cc: self.cc,
+            capturable: true,
+        })
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

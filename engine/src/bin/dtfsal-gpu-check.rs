@@ -10,12 +10,13 @@
 //! 3. whole-model parity, CPU engine vs CUDA fp32 / fp16: the embedded tiny AV model and a full AV model
 //!    with random weights (written to DIR/full-av.safetensors with its input DIR/full-av.input.safetensors,
 //!    for `python -m dtfsal.bench_gpu` to time PyTorch on the same files);
-//! 4. CUDA graphs: per precision, a second model with graphs on; its maps (the first clip eager, then
-//!    replays on two other clips and the first again) against the eager model's (rel err <= 1e-5: the
-//!    same kernels with the same arguments);
-//! 5. timings: ms/clip (clip upload, forward, map download) one clip at a time, over 8 queued clips, and
-//!    the forward pass alone on a clip already on the device (what `bench_gpu` times for PyTorch), eager
-//!    and with graphs.
+//! 4. CUDA graphs and batches: per precision, a second model with graphs on, whose maps (the first clip
+//!    eager, then replays on two other clips and the first again) must match the eager model's (rel err
+//!    <= 1e-5: the same kernels with the same arguments); batches of 8 clips (`Model::predict_batch`, 8
+//!    streams at once), eager and with graphs, against the same model clip by clip (<= 1e-5);
+//! 5. timings: ms/clip (clip upload, forward, map download) one clip at a time, over 8 queued clips and
+//!    as a batch of 8 on 8 streams; the forward pass alone on a clip already on the device (what
+//!    `bench_gpu` times for PyTorch); each eager and with graphs.
 //!
 //! Everything is printed and written to DIR/gpu-check.json. Exit status 1 when a parity check fails.
 //!
@@ -123,6 +124,31 @@ fn graph_parity(name: &str, label: &str, eager: &Model, graphs: &Model, clips: &
         out.push(p);
     }
     out
+}
+
+/// A batch of `clips` (each on its own stream, up to 8 at once) against the same model's clip-by-clip
+/// maps: streams share weights and the memory pool, nothing else.
+fn batch_parity(name: &str, label: &str, m: &Model, clips: &[Clip]) -> Parity {
+    let want: Vec<f32> = clips.iter().flat_map(|c| m.predict(c).expect("predict").data).collect();
+    let got: Vec<f32> = m.predict_batch(clips).expect("predict_batch").into_iter().flat_map(|s| s.data).collect();
+    let mut p = Parity::new(&format!("model {name}: {label} batch of {} vs one by one", clips.len()), false, &got, &want);
+    p.tol = GRAPH_TOL;
+    p
+}
+
+/// ms per clip of `predict_batch` over `clips` (median of `runs` batches, after two warm-up batches).
+fn time_batch(m: &Model, clips: &[Clip], runs: usize) -> f64 {
+    for _ in 0..2 {
+        m.predict_batch(clips).expect("warm-up batch");
+    }
+    let mut t: Vec<f64> = (0..runs)
+        .map(|_| {
+            let s = Instant::now();
+            m.predict_batch(clips).expect("predict_batch");
+            s.elapsed().as_secs_f64() * 1e3 / clips.len() as f64
+        })
+        .collect();
+    median(&mut t)
 }
 
 /// A replay runs the captured kernels with their captured arguments: only a different cuBLAS algorithm
@@ -242,6 +268,14 @@ fn main() {
                 failed += !p.ok() as usize;
                 models.push(parity_json(&p));
             }
+            // batches after the single clips: the graph models' lanes capture their own graphs here
+            let batch: Vec<Clip> = (0..8).map(|i| check::random_clip(&cfg_real, 20 + i)).collect();
+            for (kind, m) in [("eager", eager), ("graphs", graphs)] {
+                let p = batch_parity(name, &format!("{label} {kind}"), m, &batch);
+                print_parity(&p);
+                failed += !p.ok() as usize;
+                models.push(parity_json(&p));
+            }
             let on = graphs.cuda_net().expect("cuda").graphs();
             println!("  {name} {label}: graphs {}", if on { "captured and replayed" } else { "FAILED to capture (see the warning above)" });
             failed += !on as usize;
@@ -253,13 +287,15 @@ fn main() {
         cpu.predict(&clip).expect("cpu");
         let cpu_ms = s.elapsed().as_secs_f64() * 1e3;
         let runs = if cfg_real.name == "full" { a.runs.min(20) } else { a.runs };
+        let batch: Vec<Clip> = (0..8).map(|i| check::random_clip(&cfg_real, 20 + i)).collect();
         for (label, m) in [("cuda-fp32", &g32), ("cuda-fp16", &g16), ("cuda-fp32-graph", &gg32), ("cuda-fp16-graph", &gg16)] {
             let (med, min, q8) = time_model(m, &clip, runs);
+            let b8 = time_batch(m, &batch, runs.div_ceil(4).max(3));
             let resident = median(&mut m.cuda_net().expect("cuda").time_resident(&clip, runs).expect("resident timing"));
-            println!("  bench {:<12} {:<10} {:>8.2} ms/clip (min {:.2}; {:.1} clips/s) | 8 queued clips: {:>8.2} ms/clip ({:.1} clips/s) | on-device forward {:.2} ms | cpu engine {:.0} ms, cuda load {:.0} ms",
-                cfg_real.name, label, med, min, 1e3 / med, q8, 1e3 / q8, resident, cpu_ms, load_ms);
+            println!("  bench {:<12} {:<10} {:>8.2} ms/clip (min {:.2}; {:.1} clips/s) | 8 queued clips: {:>8.2} ms/clip ({:.1} clips/s) | batch of 8 (8 streams): {:>8.2} ms/clip ({:.1} clips/s) | on-device forward {:.2} ms | cpu engine {:.0} ms, cuda load {:.0} ms",
+                cfg_real.name, label, med, min, 1e3 / med, q8, 1e3 / q8, b8, 1e3 / b8, resident, cpu_ms, load_ms);
             bench.push(json!({"config": cfg_real.name, "backend": label, "median_ms": med, "min_ms": min, "clips_per_s": 1e3 / med,
-                "queued8_ms_per_clip": q8, "queued8_clips_per_s": 1e3 / q8, "resident_forward_ms": resident, "runs": runs, "cpu_engine_ms": cpu_ms, "load_ms": load_ms}));
+                "queued8_ms_per_clip": q8, "queued8_clips_per_s": 1e3 / q8, "batch8_ms_per_clip": b8, "batch8_clips_per_s": 1e3 / b8, "resident_forward_ms": resident, "runs": runs, "cpu_engine_ms": cpu_ms, "load_ms": load_ms}));
         }
     }
     report.insert("models".into(), Value::Array(models));

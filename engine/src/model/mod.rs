@@ -325,6 +325,19 @@ impl Model {
         }
     }
 
+    /// The maps of several clips, in order. The CUDA backend runs up to [`cuda::MAX_LANES`] of them at
+    /// once, each on a stream of its own, so their kernels overlap on the GPU; the others run them one
+    /// after the other. The maps equal [`Model::predict`]'s.
+    pub fn predict_batch(&self, clips: &[Clip]) -> Result<Vec<SaliencyMap>, ModelError> {
+        for clip in clips {
+            self.check_clip(clip)?;
+        }
+        match &self.net {
+            Net::Cuda(n) => n.predict_batch(clips),
+            _ => clips.iter().map(|c| self.predict(c)).collect(),
+        }
+    }
+
     /// [`Model::predict`], also recording every block-boundary tensor into `trace` (CPU backend; the
     /// ONNX and CUDA backends record only `output/sal`).
     pub fn predict_traced(&self, clip: &Clip, trace: &mut Trace) -> Result<SaliencyMap, ModelError> {

@@ -48,11 +48,26 @@ struct Session {
 /// The network on the GPU.
 pub struct CudaNet {
     session: Mutex<Session>,
+    /// More sessions, each on a stream of its own, for [`CudaNet::predict_batch`] (made on first use).
+    lanes: Mutex<Vec<Session>>,
+    /// Whether sessions replay CUDA graphs ([`replay`]).
+    graphs: bool,
     layers: Layers,
     device_name: String,
     fp16: bool,
     /// The map's `[H, W]`.
     map_hw: [usize; 2],
+}
+
+/// At most this many clips of a batch run at once, one stream each.
+pub const MAX_LANES: usize = 8;
+
+/// A clip whose work is enqueued on a session's stream.
+enum InFlight {
+    /// A graph replay: the map is in the graph's output buffer.
+    Replay,
+    /// An eager pass: its map, still being computed.
+    Eager(DTensor),
 }
 
 /// Whether `DTFSAL_CUDA_GRAPHS` asks for CUDA graphs (`1`, `true`, `yes`, `on`). Off by default until a
@@ -105,8 +120,10 @@ impl CudaNet {
         };
         ctx.gpu.synchronize()?;
         // profiling laps wait for the stream, which a capture cannot record
-        let graph = if graphs && ctx.profile.is_none() { GraphMode::Pending } else { GraphMode::Off };
-        Ok(Self { session: Mutex::new(Session { graph, ctx }), layers, device_name, fp16, map_hw: [cfg.height, cfg.width] })
+        let graphs = graphs && ctx.profile.is_none();
+        let graph = if graphs { GraphMode::Pending } else { GraphMode::Off };
+        let session = Mutex::new(Session { graph, ctx });
+        Ok(Self { session, lanes: Mutex::new(vec![]), graphs, layers, device_name, fp16, map_hw: [cfg.height, cfg.width] })
     }
 
     /// The device, its architecture and where the kernels came from.
@@ -118,9 +135,12 @@ impl CudaNet {
         self.fp16
     }
 
-    /// Whether this network replays CUDA graphs (asked for, not profiling, no failed capture).
+    /// Whether this network replays CUDA graphs: asked for, not profiling, and no session (the first or a
+    /// batch lane) had a capture fail.
     pub fn graphs(&self) -> bool {
-        matches!(self.lock().graph, GraphMode::Pending | GraphMode::Ready(_))
+        let on = |s: &Session| matches!(s.graph, GraphMode::Pending | GraphMode::Ready(_));
+        let first = self.lock();
+        on(&first) && self.lanes.lock().unwrap_or_else(|e| e.into_inner()).iter().all(on)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Session> {
@@ -128,40 +148,81 @@ impl CudaNet {
     }
 
     pub(crate) fn predict(&self, clip: &Clip) -> Result<SaliencyMap, ModelError> {
-        let [height, width] = self.map_hw;
-        let mut guard = self.lock();
-        let Session { ctx, graph } = &mut *guard;
-        if let GraphMode::Ready(r) = graph
-            && r.fits(clip)
-        {
-            return Ok(SaliencyMap { width, height, data: r.run(ctx, clip)? });
-        }
-        let map = self.predict_eager(ctx, clip)?;
-        if matches!(graph, GraphMode::Pending | GraphMode::Ready(_)) {
-            // the first clip of these shapes ran eagerly (cuBLAS and the memory pool are warm): record it
-            *graph = match Replay::capture(ctx, clip, self.map_hw, |c, v, a| self.forward(c, v, a)) {
-                Ok(r) => {
-                    // replays allocate from the graph's own memory: give the eager pass's cached blocks back
-                    ctx.gpu.trim_pool()?;
-                    GraphMode::Ready(Box::new(r))
-                }
-                Err(e) => {
-                    eprintln!("warning: CUDA graph capture failed ({e}); the CUDA engine goes on with eager launches");
-                    GraphMode::Failed
-                }
-            };
-        }
-        Ok(SaliencyMap { width, height, data: map })
+        let mut session = self.lock();
+        let work = self.enqueue(&mut session, clip)?;
+        Ok(self.collect(&mut session, work, clip)?)
     }
 
-    fn predict_eager(&self, ctx: &Ctx, clip: &Clip) -> Res<Vec<f32>> {
+    /// Maps of `clips` in order, up to [`MAX_LANES`] at a time, each on its own stream (a session with its
+    /// own graph when graphs are on): the clips of a round are all enqueued before the first map is
+    /// read, so their kernels overlap on the GPU. The maps are those [`CudaNet::predict`] gives.
+    pub(crate) fn predict_batch(&self, clips: &[Clip]) -> Result<Vec<SaliencyMap>, ModelError> {
+        let mut first = self.lock();
+        let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        let want = clips.len().clamp(1, MAX_LANES);
+        while lanes.len() + 1 < want {
+            let gpu = first.ctx.gpu.fork()?;
+            let graph = if self.graphs { GraphMode::Pending } else { GraphMode::Off };
+            lanes.push(Session { graph, ctx: Ctx { gpu, fp16: self.fp16, profile: None } });
+        }
+        let mut sessions: Vec<&mut Session> = std::iter::once(&mut *first).chain(lanes.iter_mut()).take(want).collect();
+        let mut maps = Vec::with_capacity(clips.len());
+        for round in clips.chunks(want) {
+            let mut work = vec![];
+            for (s, clip) in sessions.iter_mut().zip(round) {
+                work.push(self.enqueue(s, clip)?);
+            }
+            for ((s, w), clip) in sessions.iter_mut().zip(work).zip(round) {
+                maps.push(self.collect(s, w, clip)?);
+            }
+        }
+        Ok(maps)
+    }
+
+    /// Enqueues `clip` on the session's stream: a replay of its graph, or an eager pass.
+    fn enqueue(&self, s: &mut Session, clip: &Clip) -> Res<InFlight> {
+        if let GraphMode::Ready(r) = &mut s.graph
+            && r.fits(clip)
+        {
+            r.enqueue(&s.ctx, clip)?;
+            return Ok(InFlight::Replay);
+        }
+        let ctx = &s.ctx;
         ctx.lap(|| "start".into());
         let (video, audio) = upload_clip(ctx, clip)?;
         ctx.lap(|| "upload".into());
-        let sal = self.forward(ctx, video, audio)?;
-        let map = sal.download(ctx)?;
-        ctx.lap(|| "download".into());
-        Ok(map.into_vec())
+        Ok(InFlight::Eager(self.forward(ctx, video, audio)?))
+    }
+
+    /// Waits for `work` and reads its map. After the first eager pass of a session with graphs on (cuBLAS
+    /// and the memory pool are warm), records the forward pass for the clips that follow.
+    fn collect(&self, s: &mut Session, work: InFlight, clip: &Clip) -> Res<SaliencyMap> {
+        let [height, width] = self.map_hw;
+        let data = match work {
+            InFlight::Replay => match &s.graph {
+                GraphMode::Ready(r) => r.read(&s.ctx)?,
+                _ => unreachable!("a replay was enqueued, so the session has a graph"),
+            },
+            InFlight::Eager(sal) => {
+                let map = sal.download(&s.ctx)?.into_vec();
+                s.ctx.lap(|| "download".into());
+                if matches!(s.graph, GraphMode::Pending | GraphMode::Ready(_)) {
+                    s.graph = match Replay::capture(&s.ctx, clip, self.map_hw, |c, v, a| self.forward(c, v, a)) {
+                        Ok(r) => {
+                            // replays allocate from the graph's own memory: give the eager pass's cached blocks back
+                            s.ctx.gpu.trim_pool()?;
+                            GraphMode::Ready(Box::new(r))
+                        }
+                        Err(e) => {
+                            eprintln!("warning: CUDA graph capture failed ({e}); the CUDA engine goes on with eager launches");
+                            GraphMode::Failed
+                        }
+                    };
+                }
+                map
+            }
+        };
+        Ok(SaliencyMap { width, height, data })
     }
 
     /// Milliseconds of each of `runs` forward passes (after one warm-up) with the clip already on the

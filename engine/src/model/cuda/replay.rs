@@ -61,10 +61,14 @@ impl Replay {
             }
     }
 
-    /// Uploads `clip`, replays the graph and downloads the map (`[H, W]`, row-major).
-    pub fn run(&mut self, ctx: &Ctx, clip: &Clip) -> Res<Vec<f32>> {
+    /// Uploads `clip` and enqueues one replay (returns before it runs; [`Replay::read`] waits for it).
+    pub fn enqueue(&mut self, ctx: &Ctx, clip: &Clip) -> Res<()> {
         self.write_inputs(ctx, clip)?;
-        self.graph.launch()?;
+        self.graph.launch()
+    }
+
+    /// The last replay's map (`[H, W]`, row-major); waits for the stream.
+    pub fn read(&self, ctx: &Ctx) -> Res<Vec<f32>> {
         let mut map = ctx.gpu.download(&self.map.buf)?;
         map.truncate(self.map.numel());
         Ok(map)
