@@ -51,7 +51,9 @@ impl Gpu {
         self.stream
             .begin_capture(sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
             .map_err(|e| KernelError::Driver { call: "cuStreamBeginCapture", error: format!("{e:?}") })?;
+        let mut guard = EndCaptureOnUnwind { gpu: self, armed: true };
         let recorded = record();
+        guard.armed = false;
         let ended = self.stream.end_capture(sys::CUgraphInstantiate_flags(0));
         // frees of buffers made during a failed capture report their errors to the context, which
         // would hand them to the next unrelated call: they belong to this capture, so clear them here
@@ -64,6 +66,22 @@ impl Gpu {
             }
             Ok(None) => Err(KernelError::Capture("the capture recorded nothing".into()).into()),
             Err(e) => Err(KernelError::Capture(format!("cuStreamEndCapture / cuGraphInstantiate: {e:?}")).into()),
+        }
+    }
+}
+
+/// Ends a capture whose recording closure panicked, so the stream does not stay in capture mode (every
+/// later call on it would fail) while the panic unwinds.
+struct EndCaptureOnUnwind<'a> {
+    gpu: &'a Gpu,
+    armed: bool,
+}
+
+impl Drop for EndCaptureOnUnwind<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self.gpu.stream.end_capture(sys::CUgraphInstantiate_flags(0));
+            let _ = self.gpu.ctx.check_err();
         }
     }
 }

@@ -91,18 +91,25 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// Milliseconds of each of `runs` calls of `f`.
+fn timed(runs: usize, mut f: impl FnMut()) -> Vec<f64> {
+    (0..runs)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64() * 1e3
+        })
+        .collect()
+}
+
 /// ms per clip one at a time (median of `runs`) and over 8 queued clips (mean).
 fn time_model(model: &Model, clip: &Clip, runs: usize) -> (f64, f64, f64) {
     for _ in 0..3 {
         model.predict(clip).expect("warm-up");
     }
-    let mut t: Vec<f64> = (0..runs)
-        .map(|_| {
-            let s = Instant::now();
-            model.predict(clip).expect("predict");
-            s.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
+    let mut t = timed(runs, || {
+        model.predict(clip).expect("predict");
+    });
     let min = t.iter().cloned().fold(f64::INFINITY, f64::min);
     let s = Instant::now();
     for _ in 0..8 {
@@ -141,14 +148,10 @@ fn time_batch(m: &Model, clips: &[Clip], runs: usize) -> f64 {
     for _ in 0..2 {
         m.predict_batch(clips).expect("warm-up batch");
     }
-    let mut t: Vec<f64> = (0..runs)
-        .map(|_| {
-            let s = Instant::now();
-            m.predict_batch(clips).expect("predict_batch");
-            s.elapsed().as_secs_f64() * 1e3 / clips.len() as f64
-        })
-        .collect();
-    median(&mut t)
+    let mut t = timed(runs, || {
+        m.predict_batch(clips).expect("predict_batch");
+    });
+    median(&mut t) / clips.len() as f64
 }
 
 /// A replay runs the captured kernels with their captured arguments: only a different cuBLAS algorithm

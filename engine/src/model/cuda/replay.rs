@@ -3,7 +3,7 @@
 //! read the map). The graph holds the same kernels, with the same arguments, as the eager pass it was
 //! recorded from, so a replay computes the same map (`dtfsal-gpu-check` compares them).
 
-use dtfsal_kernels::Graph;
+use dtfsal_kernels::{Graph, KernelError};
 
 use super::layers::{Ctx, DTensor, Res};
 use crate::model::Clip;
@@ -33,7 +33,7 @@ pub(crate) struct Replay {
 
 impl Replay {
     /// Records `forward` (which consumes its inputs and returns the `[H, W]` map) on inputs shaped like
-    /// `clip`'s. Nothing runs: the inputs are read at each [`Replay::run`].
+    /// `clip`'s. Nothing runs: the inputs are read at each [`Replay::enqueue`].
     pub fn capture(ctx: &Ctx, clip: &Clip, map_hw: [usize; 2], forward: impl FnOnce(&Ctx, DTensor, Option<DTensor>) -> Res<DTensor>) -> Res<Self> {
         let video = DTensor::empty(ctx, clip.video.shape())?;
         let audio = clip.audio.as_ref().map(|a| DTensor::empty(ctx, a.shape())).transpose()?;
@@ -44,7 +44,9 @@ impl Replay {
             // allocates it also frees (a graph with live allocations cannot be relaunched)
             let copy = |t: &DTensor| -> Res<DTensor> { Ok(DTensor { shape: t.shape.clone(), buf: ctx.gpu.copy(&t.buf)? }) };
             let sal = forward(ctx, copy(&video)?, audio.as_ref().map(copy).transpose()?)?;
-            assert_eq!(sal.shape, map_hw, "the forward pass's map");
+            if sal.shape != map_hw {
+                return Err(KernelError::Capture(format!("the forward pass made a {:?} map, not {map_hw:?}", sal.shape)));
+            }
             ctx.gpu.copy_into(&sal.buf, &mut map.buf)
         })?;
         graph.upload()?;
