@@ -14,7 +14,10 @@
 # Usage: scripts/finetune-demo-model-twins.sh [OUT_DIR]   (default out/demo-model-twins)
 #   env: DATA (/tmp/dtfsal-synth-twins), TWIN_TEST (/tmp/dtfsal-synth-twin-test), TRAIN videos (240),
 #        MINUTES per fine-tuning run (35), EPOCHS (4), BASE / BASE_V (the AV and V-only models to fine-tune:
-#        stage 2's, models/training/tiny-av-stage2.safetensors and tiny-v.safetensors)
+#        stage 2's, models/training/tiny-av-stage2.safetensors and tiny-v.safetensors), TRUNK_CACHE (a
+#        folder: keep the trunk features there, ~3 GB per model at TRAIN=240 (0.65 MB per distinct clip +
+#        0.25 MB per clip, trunk_cache.py), so a rerun on the same data skips the
+#        13-minute trunk pass; unset: recomputed every run)
 # Copy OUT_DIR/tiny-av.safetensors to models/dtfsal-tiny-av-synth.safetensors to ship it. Takes ~2 hours on 2 cores.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -42,6 +45,7 @@ fi
 
 finetune() {  # variant base-model
   "$PY" -m dtfsal.train --root "$DATA" --db SYNTH --config tiny --variant "$1" --init "$2" --freeze-trunk \
+    ${TRUNK_CACHE:+--trunk-cache "$TRUNK_CACHE"} \
     --epochs "$EPOCHS" --batch-size 16 --lr 3e-4 --lr-step 8 --warmup 50 --clip-grad 1.0 --stride 8 --patience 4 \
     --threads "$(nproc)" --max-minutes "$MINUTES" --seed 0 --dtype f16 --out "$OUT/tiny-$1.safetensors" \
     | tee "$OUT/train-$1.log"

@@ -84,6 +84,8 @@ def train(a: argparse.Namespace) -> Path:
         torch.backends.cudnn.allow_tf32 = False
     if a.freeze_trunk and not a.init:
         raise SystemExit("--freeze-trunk fine-tunes a trained model: give it with --init")
+    if a.trunk_cache and not a.freeze_trunk:
+        raise SystemExit("--trunk-cache keeps --freeze-trunk's features: add --freeze-trunk")
     if a.freeze_trunk and a.cache:
         raise SystemExit("--freeze-trunk keeps its own cache (trunk features): drop --cache")
     if a.init:
@@ -108,7 +110,12 @@ def train(a: argparse.Namespace) -> Path:
         for p in frozen:
             p.requires_grad_(False)
         t0 = time.time()
-        train_cache, val_cache = TrunkCache(model, train_set), TrunkCache(model, val_set)
+        if a.trunk_cache:  # kept on disk under a fingerprint of the trunks and the data
+            train_cache, val_cache = (TrunkCache.open(model, s, a.trunk_cache) for s in (train_set, val_set))
+            for c in (train_cache, val_cache):
+                print(f"trunk features {'loaded from' if c.loaded else 'saved to'} {c.path}", flush=True)
+        else:
+            train_cache, val_cache = TrunkCache(model, train_set), TrunkCache(model, val_set)
         print(f"trunk features of {train_cache.distinct} + {val_cache.distinct} distinct clips "
               f"({len(train_cache)} + {len(val_cache)} clips) in {time.time() - t0:.0f} s", flush=True)
     elif a.cache:  # every clip decoded once, batches sliced on the device (clip_cache.py)
@@ -208,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--init", help="start from this trained model (project weight file)")
     p.add_argument("--freeze-trunk", action="store_true",
                    help="with --init: keep the visual trunk (encoder + neck) frozen, its features computed once per clip")
+    p.add_argument("--trunk-cache", metavar="DIR",
+                   help="with --freeze-trunk: keep the trunk features in DIR, reused by runs on the same model and data")
     p.add_argument("--init-mvit")
     p.add_argument("--init-vggish")
     p.add_argument("--out", required=True)

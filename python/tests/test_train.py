@@ -244,3 +244,55 @@ def test_paired_eval_reports_the_per_video_difference_and_its_interval(tmp_path)
     with pytest.raises(ValueError, match="different videos"):
         paired(tmp_path / "a.csv", tmp_path / "c.csv")
     assert paired_main([str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--metrics", "cc"]) == 0
+
+
+def test_trunk_cache_on_disk_is_reused_only_for_the_same_trunk_and_data(tmp_path, repo):
+    """TrunkCache.open: a second run loads the saved features (no trunk pass) and gets the same tensors;
+    a changed trunk weight or a changed data file makes a new file, computed afresh."""
+    from dtfsal.trunk_cache import TrunkCache
+
+    make_db(tmp_path)
+    model = load_model(repo / "tests/data/tiny-av.weights.safetensors").eval()
+    ds = StavisClips(tmp_path, "synth", "train_1", model.cfg, stride=8)
+    folder = tmp_path / "trunk-cache"
+    first = TrunkCache.open(model, ds, folder, batch_size=4)
+    assert not first.loaded and first.path.is_file() and first.path.parent == folder
+
+    real_trunk = model.trunk
+    model.trunk = lambda *_: (_ for _ in ()).throw(AssertionError("the trunk ran again"))
+    again = TrunkCache.open(model, ds, folder)
+    assert again.loaded and again.path == first.path and again.distinct == first.distinct
+    assert torch.equal(again.feature_of, first.feature_of) and torch.equal(again.sal, first.sal)
+    assert torch.equal(again.vggish, first.vggish)
+    assert all(torch.equal(a, b) for a, b in zip(again.neck, first.neck))
+    model.trunk = real_trunk
+
+    with torch.no_grad():
+        model.fe.parameters().__next__().add_(1e-3)
+    moved = TrunkCache.open(model, ds, folder)
+    assert not moved.loaded and moved.path != first.path
+    # a map rewritten with other contents (size changes with the JPEG): the data fingerprint moves
+    maps = sorted((tmp_path / "annotations/synth/v1/maps").iterdir())
+    maps[0].write_bytes(maps[1].read_bytes() + b"\0")
+    assert not TrunkCache.open(model, ds, folder).loaded
+    assert len(list(folder.glob("trunk-*.pt"))) == 3 and not list(folder.glob("*.tmp*"))
+
+
+def test_train_trunk_cache_flag_reuses_features_and_trains_the_same(tmp_path, repo, capsys):
+    """`train --freeze-trunk --trunk-cache DIR`: the second run loads what the first saved and, with the
+    same seed, writes the same weights; without --freeze-trunk the flag is refused."""
+    from dtfsal.weights import read_weights
+
+    make_db(tmp_path)
+    init = repo / "tests/data/tiny-av.weights.safetensors"
+    outs = [tmp_path / f"ft{i}.safetensors" for i in range(2)]
+    for out in outs:
+        assert train_main(["--root", str(tmp_path), "--db", "synth", "--config", "tiny", "--epochs", "1", "--stride", "8",
+                           "--batch-size", "2", "--lr", "1e-3", "--init", str(init), "--freeze-trunk",
+                           "--trunk-cache", str(tmp_path / "tc"), "--out", str(out)]) == 0  # fmt: skip
+    log = capsys.readouterr().out
+    assert log.count("trunk features saved to") == 2 and log.count("trunk features loaded from") == 2, log
+    (_, a, _), (_, b, _) = (read_weights(o, part="model") for o in outs)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(SystemExit, match="--freeze-trunk"):
+        train_main(["--root", str(tmp_path), "--db", "synth", "--init", str(init), "--trunk-cache", "x", "--out", str(outs[0])])
