@@ -34,7 +34,7 @@ pub struct Gpu {
     pub(crate) capturable: bool,
 }
 
-fn driver(call: &'static str) -> impl Fn(cudarc::driver::DriverError) -> KernelError {
+pub(crate) fn driver(call: &'static str) -> impl Fn(cudarc::driver::DriverError) -> KernelError {
     move |e| KernelError::Driver { call, error: format!("{e:?}") }
 }
 

@@ -13,7 +13,7 @@
 use cudarc::driver::{CudaGraph, sys};
 
 use crate::KernelError;
-use crate::device::Gpu;
+use crate::device::{Gpu, driver};
 
 /// A captured, instantiated graph on its [`Gpu`]'s stream.
 pub struct Graph {
@@ -28,12 +28,12 @@ unsafe impl Send for Graph {}
 impl Graph {
     /// Enqueues one replay on the stream the graph was captured on (returns before it runs).
     pub fn launch(&self) -> Result<(), KernelError> {
-        self.graph.launch().map_err(|e| KernelError::Driver { call: "cuGraphLaunch", error: format!("{e:?}") })
+        self.graph.launch().map_err(driver("cuGraphLaunch"))
     }
 
     /// Uploads the graph's resources to the device, so the first replay does not pay for it.
     pub fn upload(&self) -> Result<(), KernelError> {
-        self.graph.upload().map_err(|e| KernelError::Driver { call: "cuGraphUpload", error: format!("{e:?}") })
+        self.graph.upload().map_err(driver("cuGraphUpload"))
     }
 }
 
@@ -50,7 +50,7 @@ impl Gpu {
         // synchronisation) fails the capture instead of silently running once at capture time
         self.stream
             .begin_capture(sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
-            .map_err(|e| KernelError::Driver { call: "cuStreamBeginCapture", error: format!("{e:?}") })?;
+            .map_err(driver("cuStreamBeginCapture"))?;
         let mut guard = EndCaptureOnUnwind { gpu: self, armed: true };
         let recorded = record();
         guard.armed = false;

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 
 from .config import get_config
 from .clip_cache import ClipCache
-from .trunk_cache import TrunkCache
+from .trunk_cache import TrunkCache, trunk_modules
 from .data import StavisClips
 from .loss import saliency_loss
 from .model import DTFSal
@@ -104,11 +104,9 @@ def train(a: argparse.Namespace) -> Path:
         val_set.index = val_set.index[: max(1, a.max_clips // 4)]
     model.to(a.device)
     if a.freeze_trunk:  # trunk features once per clip, batches sliced from them (trunk_cache.py)
-        frozen = [*model.encoder.parameters(), *model.fe.parameters()]
-        if cfg.variant == "av":  # its output is cached too
-            frozen += model.audio.vggish.parameters()
-        for p in frozen:
-            p.requires_grad_(False)
+        for _, module in trunk_modules(model):  # the AV model's VGGish output is cached too
+            for p in module.parameters():
+                p.requires_grad_(False)
         t0 = time.time()
         if a.trunk_cache:  # kept on disk under a fingerprint of the trunks and the data
             train_cache, val_cache = (TrunkCache.open(model, s, a.trunk_cache) for s in (train_set, val_set))

@@ -104,7 +104,9 @@ class TrunkCache:
             yield batch
 
 
-def _trunk_modules(model) -> list[tuple[str, torch.nn.Module]]:
+def trunk_modules(model) -> list[tuple[str, torch.nn.Module]]:
+    """The modules `train --freeze-trunk` freezes and this cache computes once: the visual trunk (encoder +
+    neck) and, for AV models, the VGGish trunk; with their name prefixes."""
     mods = [("encoder", model.encoder), ("fe", model.fe)]
     if model.cfg.variant == "av":
         mods.append(("audio.vggish", model.audio.vggish))
@@ -118,7 +120,7 @@ def fingerprint(model, ds: StavisClips) -> str:
     size within the file system's timestamp resolution would go unnoticed: delete the cache then."""
     h = hashlib.sha256()
     h.update(repr(sorted(vars(model.cfg).items())).encode())
-    for prefix, module in _trunk_modules(model):
+    for prefix, module in trunk_modules(model):
         for name, t in [*module.named_parameters(), *module.named_buffers()]:
             h.update(f"{prefix}.{name}{tuple(t.shape)}{t.dtype}".encode())
             h.update(t.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())

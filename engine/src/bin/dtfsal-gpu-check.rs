@@ -259,30 +259,26 @@ fn main() {
             report.insert("device".into(), json!(g32.device_name()));
         }
         println!("model parity, {name} ({}x{}x{}):", cfg_real.clip_len, cfg_real.height, cfg_real.width);
-        for p in model_parity(name, &cpu, &g32, &g16, &clip) {
+        let mut record = |p: Parity| {
             print_parity(&p);
             failed += !p.ok() as usize;
             models.push(parity_json(&p));
-        }
+        };
+        model_parity(name, &cpu, &g32, &g16, &clip).into_iter().for_each(&mut record);
         let more = [clip.clone(), check::random_clip(&cfg_real, 8), check::random_clip(&cfg_real, 9)];
+        let batch: Vec<Clip> = (0..8).map(|i| check::random_clip(&cfg_real, 20 + i)).collect();
+        let mut captures_failed = 0;
         for (label, eager, graphs) in [("fp32", &g32, &gg32), ("fp16", &g16, &gg16)] {
-            for p in graph_parity(name, label, eager, graphs, &more) {
-                print_parity(&p);
-                failed += !p.ok() as usize;
-                models.push(parity_json(&p));
-            }
+            graph_parity(name, label, eager, graphs, &more).into_iter().for_each(&mut record);
             // batches after the single clips: the graph models' lanes capture their own graphs here
-            let batch: Vec<Clip> = (0..8).map(|i| check::random_clip(&cfg_real, 20 + i)).collect();
             for (kind, m) in [("eager", eager), ("graphs", graphs)] {
-                let p = batch_parity(name, &format!("{label} {kind}"), m, &batch);
-                print_parity(&p);
-                failed += !p.ok() as usize;
-                models.push(parity_json(&p));
+                record(batch_parity(name, &format!("{label} {kind}"), m, &batch));
             }
             let on = graphs.cuda_net().expect("cuda").graphs();
             println!("  {name} {label}: graphs {}", if on { "captured and replayed" } else { "FAILED to capture (see the warning above)" });
-            failed += !on as usize;
+            captures_failed += !on as usize;
         }
+        failed += captures_failed;
         if name == "tiny-embedded" {
             continue;
         }
@@ -290,7 +286,6 @@ fn main() {
         cpu.predict(&clip).expect("cpu");
         let cpu_ms = s.elapsed().as_secs_f64() * 1e3;
         let runs = if cfg_real.name == "full" { a.runs.min(20) } else { a.runs };
-        let batch: Vec<Clip> = (0..8).map(|i| check::random_clip(&cfg_real, 20 + i)).collect();
         for (label, m) in [("cuda-fp32", &g32), ("cuda-fp16", &g16), ("cuda-fp32-graph", &gg32), ("cuda-fp16-graph", &gg16)] {
             let (med, min, q8) = time_model(m, &clip, runs);
             let b8 = time_batch(m, &batch, runs.div_ceil(4).max(3));

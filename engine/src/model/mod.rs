@@ -329,11 +329,14 @@ impl Model {
     /// once, each on a stream of its own, so their kernels overlap on the GPU; the others run them one
     /// after the other. The maps equal [`Model::predict`]'s.
     pub fn predict_batch(&self, clips: &[Clip]) -> Result<Vec<SaliencyMap>, ModelError> {
-        for clip in clips {
-            self.check_clip(clip)?;
-        }
         match &self.net {
-            Net::Cuda(n) => n.predict_batch(clips),
+            Net::Cuda(n) => {
+                // every clip checked before any runs (predict checks each one it runs)
+                for clip in clips {
+                    self.check_clip(clip)?;
+                }
+                n.predict_batch(clips)
+            }
             _ => clips.iter().map(|c| self.predict(c)).collect(),
         }
     }

@@ -73,7 +73,7 @@ pub fn kernel_parity(device: usize, fp16: bool) -> Result<Vec<Parity>, KernelErr
     let ctx = Ctx::new(Gpu::new(device)?, fp16);
     let mut out = vec![];
     let mut rng = Rng(7);
-    let tag = |s: &str| if fp16 { format!("{s} [fp16 gemm]") } else { s.to_string() };
+    let tag = |s: &str| fp16_tag(s, fp16);
 
     // convolutions: im2col + GEMM (strided patch embed, (1,3,3) with bias + ReLU), pointwise + GELU, depthwise
     let x = rng.tensor(&[3, 6, 20, 28], 1.0);
@@ -156,6 +156,11 @@ pub fn kernel_parity(device: usize, fp16: bool) -> Result<Vec<Parity>, KernelErr
     Ok(out)
 }
 
+/// A parity row's name, marked when its GEMMs take f16 operands.
+fn fp16_tag(name: &str, fp16: bool) -> String {
+    if fp16 { format!("{name} [fp16 gemm]") } else { name.to_string() }
+}
+
 /// A CUDA graph of the encoder's MLP input path (in-graph copy of a fixed input, LayerNorm, cuBLAS GEMM +
 /// bias + GELU, copy into a fixed output; every in-graph buffer freed in the graph), replayed on two
 /// inputs written between launches: each replay must match the CPU on its own input. A device opened
@@ -174,8 +179,7 @@ fn graph_parity(device: usize, fp16: bool, rng: &mut Rng) -> Result<Vec<Parity>,
     let mut output = DTensor::empty(&ctx, &[n, o])?;
     ctx.gpu.synchronize()?;
     let graph = ctx.gpu.capture(|| -> Result<(), KernelError> {
-        let x = DTensor { shape: input.shape.clone(), buf: ctx.gpu.copy(&input.buf)? };
-        let y = glin.forward_in(&ctx, &gln.copy_for_gemm(&ctx, &x)?, n, Act::Gelu)?;
+        let y = glin.forward_in(&ctx, &gln.copy_for_gemm(&ctx, &input.copy(&ctx)?)?, n, Act::Gelu)?;
         ctx.gpu.copy_into(&y.buf, &mut output.buf)
     })?;
     let mut out = vec![];
@@ -185,8 +189,8 @@ fn graph_parity(device: usize, fp16: bool, rng: &mut Rng) -> Result<Vec<Parity>,
         graph.launch()?;
         let mut want = lin.forward(&ln.forward_rows_copy(tok.data()), n);
         gelu(&mut want);
-        let name = format!("cuda graph replay {i}: layernorm -> linear + gelu");
-        out.push(Parity::new(&if fp16 { format!("{name} [fp16 gemm]") } else { name }, fp16, &dl(&ctx, &output)?, &want));
+        let name = fp16_tag(&format!("cuda graph replay {i}: layernorm -> linear + gelu"), fp16);
+        out.push(Parity::new(&name, fp16, &dl(&ctx, &output)?, &want));
     }
     Ok(out)
 }

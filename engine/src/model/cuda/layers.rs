@@ -75,6 +75,11 @@ impl DTensor {
         Ok(Self { shape: t.shape().to_vec(), buf: ctx.gpu.upload(t.data())? })
     }
 
+    /// A new device tensor holding a copy of this one (stream-ordered).
+    pub fn copy(&self, ctx: &Ctx) -> Res<Self> {
+        Ok(Self { shape: self.shape.clone(), buf: ctx.gpu.copy(&self.buf)? })
+    }
+
     pub fn download(&self, ctx: &Ctx) -> Res<Tensor> {
         let mut v = ctx.gpu.download(&self.buf)?;
         v.truncate(self.numel());

@@ -234,38 +234,17 @@ impl CudaNet {
         }
         let mut guard = self.lock();
         let Session { ctx, graph } = &mut *guard;
+        let ctx = &*ctx;
         if let GraphMode::Ready(r) = graph
             && r.fits(clip)
         {
             r.write_inputs(ctx, clip)?;
-            let mut times = vec![];
-            for i in 0..=runs {
-                ctx.gpu.synchronize()?;
-                let t = std::time::Instant::now();
-                r.launch()?;
-                ctx.gpu.synchronize()?;
-                if i > 0 {
-                    times.push(t.elapsed().as_secs_f64() * 1e3);
-                }
-            }
-            return Ok(times);
+            return Ok(time_passes(ctx, runs, || Ok(()), |()| r.launch())?);
         }
-        let ctx = &*ctx;
         let (video, audio) = upload_clip(ctx, clip)?;
         // forward consumes its inputs: each pass gets fresh copies (made before its clock starts)
-        let copy = |t: &DTensor| -> Res<DTensor> { Ok(DTensor { shape: t.shape.clone(), buf: ctx.gpu.copy(&t.buf)? }) };
-        let mut times = vec![];
-        for i in 0..=runs {
-            let (v, a) = (copy(&video)?, audio.as_ref().map(copy).transpose()?);
-            ctx.gpu.synchronize()?;
-            let t = std::time::Instant::now();
-            self.forward(ctx, v, a)?;
-            ctx.gpu.synchronize()?;
-            if i > 0 {
-                times.push(t.elapsed().as_secs_f64() * 1e3);
-            }
-        }
-        Ok(times)
+        let inputs = || Ok((video.copy(ctx)?, audio.as_ref().map(|a| a.copy(ctx)).transpose()?));
+        Ok(time_passes(ctx, runs, inputs, |(v, a)| self.forward(ctx, v, a).map(drop))?)
     }
 
     /// `video [3, T, H, W]`, `audio [9, 1, 112, 192]` (AV models) on the device -> the map `[H, W]`.
@@ -306,6 +285,23 @@ impl CudaNet {
         ctx.lap(|| "fuse".into());
         Ok(sal.reshape(&[h, w]))
     }
+}
+
+/// Milliseconds of each of `runs` passes of `pass` (after one warm-up), each timed from an idle stream
+/// to its end; `prepare` makes a pass's inputs before its clock starts.
+fn time_passes<T>(ctx: &Ctx, runs: usize, mut prepare: impl FnMut() -> Res<T>, mut pass: impl FnMut(T) -> Res<()>) -> Res<Vec<f64>> {
+    let mut times = vec![];
+    for i in 0..=runs {
+        let inputs = prepare()?;
+        ctx.gpu.synchronize()?;
+        let t = std::time::Instant::now();
+        pass(inputs)?;
+        ctx.gpu.synchronize()?;
+        if i > 0 {
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    Ok(times)
 }
 
 /// The clip's video and (AV models) audio on the device.

@@ -42,8 +42,7 @@ impl Replay {
         let graph = ctx.gpu.capture(|| -> Res<()> {
             // forward frees its inputs as it goes: it gets in-graph copies, so everything the graph
             // allocates it also frees (a graph with live allocations cannot be relaunched)
-            let copy = |t: &DTensor| -> Res<DTensor> { Ok(DTensor { shape: t.shape.clone(), buf: ctx.gpu.copy(&t.buf)? }) };
-            let sal = forward(ctx, copy(&video)?, audio.as_ref().map(copy).transpose()?)?;
+            let sal = forward(ctx, video.copy(ctx)?, audio.as_ref().map(|a| a.copy(ctx)).transpose()?)?;
             if sal.shape != map_hw {
                 return Err(KernelError::Capture(format!("the forward pass made a {:?} map, not {map_hw:?}", sal.shape)));
             }
@@ -66,14 +65,12 @@ impl Replay {
     /// Uploads `clip` and enqueues one replay (returns before it runs; [`Replay::read`] waits for it).
     pub fn enqueue(&mut self, ctx: &Ctx, clip: &Clip) -> Res<()> {
         self.write_inputs(ctx, clip)?;
-        self.graph.launch()
+        self.launch()
     }
 
     /// The last replay's map (`[H, W]`, row-major); waits for the stream.
     pub fn read(&self, ctx: &Ctx) -> Res<Vec<f32>> {
-        let mut map = ctx.gpu.download(&self.map.buf)?;
-        map.truncate(self.map.numel());
-        Ok(map)
+        Ok(self.map.download(ctx)?.into_vec())
     }
 
     /// Uploads `clip` into the graph's input buffers (stream-ordered).
