@@ -357,6 +357,43 @@ fn cuda_backend_runs_or_falls_back_to_the_cpu() {
     p.set_state(gst::State::Null).unwrap();
 }
 
+/// The maps of one pipeline run with these extra element properties (video and audio from test sources).
+fn maps_with(props: &str) -> Vec<SaliencyMeta> {
+    let p = launch(&format!(
+        "videotestsrc num-buffers=24 pattern=ball ! video/x-raw,width=96,height=64,framerate=25/1 \
+         ! dtfsal name=s model={} mode=sync interval=8 output=passthrough-with-meta {props} ! appsink name=out sync=false \
+         audiotestsrc num-buffers=20 ! audio/x-raw,rate=16000,channels=1,format=F32LE ! s.audio_sink",
+        model_path()
+    ));
+    let out = collect(&p, "out");
+    run_to_eos(&p, 120);
+    p.set_state(gst::State::Null).unwrap();
+    let samples = out.lock().unwrap();
+    samples.iter().map(|s| SaliencyMeta::from_buffer(s.buffer().unwrap()).expect("every buffer carries a map")).collect()
+}
+
+/// `cuda-graphs` is off by default; turned on, three clips (the first eager, then replays on a GPU) give
+/// the CPU engine's maps: equal without a GPU (the CPU fallback), within fp32 tolerance on one.
+#[test]
+fn cuda_graphs_property_matches_the_cpu_engine() {
+    init();
+    let e = gst::ElementFactory::make("dtfsal").build().unwrap();
+    assert!(!e.property::<bool>("cuda-graphs"));
+    e.set_property("cuda-graphs", true);
+    assert!(e.property::<bool>("cuda-graphs"));
+
+    let cpu = maps_with("backend=cpu");
+    let graphs = maps_with("backend=cuda cuda-graphs=true device-id=0");
+    assert_eq!(cpu.len(), 24);
+    assert_eq!(graphs.len(), cpu.len());
+    let tol = if dtfsal_engine::kernels::cuda_available() { 1e-3 } else { 0.0 };
+    for (i, (g, c)) in graphs.iter().zip(&cpu).enumerate() {
+        assert_eq!((g.width, g.height, g.frame_offset), (c.width, c.height, c.frame_offset), "frame {i}");
+        let diff = g.data.iter().zip(&c.data).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(diff <= tol, "frame {i}: max diff {diff} > {tol}");
+    }
+}
+
 #[test]
 fn flushing_seek_resets_and_keeps_timestamps() {
     init();

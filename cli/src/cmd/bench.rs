@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use dtfsal_engine::config::{ModelConfig, Variant};
-use dtfsal_engine::model::{Backend, Clip, Model, OnnxProvider};
+use dtfsal_engine::model::{Backend, Clip, Model, OnnxProvider, cuda};
 use dtfsal_engine::tensor::Tensor;
 use dtfsal_engine::tensor_file::{read_tensors, write_tensors};
 use dtfsal_engine::weights::{Part, StorageDtype, WeightFile, expected_tensors, to_bytes};
@@ -89,6 +89,10 @@ pub struct Args {
     /// `--backend cuda`: fp16 GEMM operands on tensor cores.
     #[arg(long)]
     pub fp16: bool,
+    /// `--backend cuda`: replay one captured CUDA graph per clip after the first (off by default, not
+    /// yet run on a GPU; the report's `cuda_graphs` says whether they ran).
+    #[arg(long)]
+    pub cuda_graphs: bool,
     /// Internal (with --child): --weights is an .onnx file, run by ONNX Runtime's CPU provider.
     #[arg(long, hide = true)]
     pub child_onnx: bool,
@@ -258,7 +262,13 @@ fn child(a: &Args, weights: &Path, input: &Path) -> anyhow::Result<()> {
         (false, EngineBackendArg::Cpu) => Backend::Cpu,
         (false, EngineBackendArg::Cuda) => Backend::Cuda { device: a.device_id, fp16: a.fp16 },
     };
-    let model = Model::load_with_threads(weights, backend, a.threads)?;
+    let model = match backend {
+        Backend::Cuda { .. } => {
+            let graphs = a.cuda_graphs || cuda::graphs_from_env();
+            Model::from_weight_file_with_graphs(WeightFile::open(weights)?, backend, a.threads, graphs)?
+        }
+        _ => Model::load_with_threads(weights, backend, a.threads)?,
+    };
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let c = model.config().clone();
     let mut inputs = read_tensors(input)?;
@@ -306,6 +316,7 @@ fn child(a: &Args, weights: &Path, input: &Path) -> anyhow::Result<()> {
         "load_ms": load_ms,
         "threads": model.threads(),
         "backend": model.backend(),
+        "cuda_graphs": model.cuda_net().is_some_and(|n| n.graphs()),
         "peak_rss_kib": peak_rss_kib(),
         "output_mean": sum / (runs * c.height * c.width) as f64,
     });
@@ -404,6 +415,9 @@ fn run_engine(a: &Args, weights: &Path, input: &Path, runs: usize, ort_lib: Opti
         cmd.args(["--backend", "cuda", "--device-id"]).arg(a.device_id.to_string());
         if a.fp16 {
             cmd.arg("--fp16");
+        }
+        if a.cuda_graphs {
+            cmd.arg("--cuda-graphs");
         }
     }
     if let Some(lib) = ort_lib {
@@ -517,6 +531,7 @@ fn side(v: &Value) -> Value {
         "threads": v.get("threads"),
         "times_ms": v.get("times_ms"),
         "backend": v.get("backend"),
+        "cuda_graphs": v.get("cuda_graphs"),
     })
 }
 

@@ -100,6 +100,10 @@ pub struct Args {
     /// `--backend cuda`: fp16 GEMM operands on tensor cores.
     #[arg(long)]
     pub fp16: bool,
+    /// `--backend cuda`: replay one captured CUDA graph per clip after the first (the element's
+    /// `cuda-graphs`; off by default, not yet run on a GPU).
+    #[arg(long)]
+    pub cuda_graphs: bool,
     /// TensorRT: keep built engines in DIR and reuse them (the first start builds, later ones load).
     #[arg(long, value_name = "DIR")]
     pub trt_cache_dir: Option<PathBuf>,
@@ -264,6 +268,7 @@ pub fn run(args: Args) -> Result<()> {
     if let BackendArg::Cuda = args.backend {
         sal.set_property_from_str("backend", if args.fp16 { "cuda-fp16" } else { "cuda" });
         sal.set_property("device-id", args.device_id);
+        sal.set_property("cuda-graphs", args.cuda_graphs);
     }
     if let BackendArg::Onnx = args.backend {
         if args.weights.is_none() {

@@ -11,8 +11,10 @@ use dtfsal_engine::audio::{
 use dtfsal_engine::config::ModelConfig;
 use dtfsal_engine::default_model;
 use dtfsal_engine::model::{
-    Backend as EngineBackend, Clip, Model, OnnxOptions, OnnxProvider as EngineOnnxProvider, SaliencyMap, TritonOptions,
+    Backend as EngineBackend, Clip, Model, ModelError, OnnxOptions, OnnxProvider as EngineOnnxProvider, SaliencyMap,
+    TritonOptions, cuda,
 };
+use dtfsal_engine::weights::WeightFile;
 use dtfsal_engine::tensor::Tensor;
 use gst::glib;
 use gst::prelude::*;
@@ -51,6 +53,7 @@ struct Settings {
     trt_cache_dir: String,
     trt_workspace_mb: u32,
     device_id: i32,
+    cuda_graphs: bool,
     threads: u32,
     interval: u32,
     alignment: Alignment,
@@ -76,6 +79,7 @@ impl Default for Settings {
             trt_cache_dir: String::new(),
             trt_workspace_mb: 0,
             device_id: 0,
+            cuda_graphs: false,
             threads: 0,
             interval: 1,
             alignment: Alignment::Centre,
@@ -456,6 +460,17 @@ impl ObjectImpl for Dtfsal {
                     .default_value(0)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecBoolean::builder("cuda-graphs")
+                    .nick("CUDA graphs")
+                    .blurb(
+                        "backend=cuda|cuda-fp16: after the first clip, capture one forward pass as a CUDA graph \
+                         and replay it for every later clip (one launch instead of hundreds). Off by default: \
+                         not yet run on a GPU. A capture the driver refuses gives a warning and the engine \
+                         goes on eagerly; DTFSAL_CUDA_GRAPHS=1 in the environment turns it on as well",
+                    )
+                    .default_value(false)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt::builder("threads")
                     .nick("Threads")
                     .blurb("Worker threads of the CPU engine, or ONNX Runtime's intra-op threads (0: one per core)")
@@ -537,6 +552,7 @@ impl ObjectImpl for Dtfsal {
             "trt-cache-dir" => s.trt_cache_dir = value.get::<Option<String>>().ok().flatten().unwrap_or_default(),
             "trt-workspace-mb" => s.trt_workspace_mb = value.get().unwrap_or(0),
             "device-id" => s.device_id = value.get().unwrap_or(0),
+            "cuda-graphs" => s.cuda_graphs = value.get().unwrap_or(false),
             "threads" => s.threads = value.get().unwrap_or(0),
             "interval" => s.interval = value.get::<u32>().unwrap_or(1).max(1),
             "alignment" => s.alignment = value.get().unwrap_or_default(),
@@ -568,6 +584,7 @@ impl ObjectImpl for Dtfsal {
             "trt-cache-dir" => s.trt_cache_dir.to_value(),
             "trt-workspace-mb" => s.trt_workspace_mb.to_value(),
             "device-id" => s.device_id.to_value(),
+            "cuda-graphs" => s.cuda_graphs.to_value(),
             "threads" => s.threads.to_value(),
             "interval" => s.interval.to_value(),
             "alignment" => s.alignment.to_value(),
@@ -982,11 +999,13 @@ impl AggregatorImpl for Dtfsal {
             Backend::Cpu => (Model::load_with_threads(&settings.model, EngineBackend::Cpu, threads), settings.model.clone()),
             Backend::Cuda | Backend::CudaFp16 => {
                 let b = EngineBackend::Cuda { device: settings.device_id.max(0) as usize, fp16: settings.backend == Backend::CudaFp16 };
-                if settings.model.is_empty() {
-                    (Model::load_default(b, threads), default_model::NAME.to_string())
+                let graphs = settings.cuda_graphs || cuda::graphs_from_env();
+                let (file, name) = if settings.model.is_empty() {
+                    (default_model::weight_file().map_err(ModelError::from), default_model::NAME.to_string())
                 } else {
-                    (Model::load_with_threads(&settings.model, b, threads), settings.model.clone())
-                }
+                    (WeightFile::open(&settings.model).map_err(ModelError::from), settings.model.clone())
+                };
+                (file.and_then(|f| Model::from_weight_file_with_graphs(f, b, threads, graphs)), name)
             }
             Backend::Onnx if settings.model.is_empty() => {
                 return Err(gst::error_msg!(
@@ -1034,13 +1053,14 @@ impl AggregatorImpl for Dtfsal {
         gst::info!(
             CAT,
             imp = self,
-            "model {} ({}, {} frames of {}x{}), backend {}, {} threads",
+            "model {} ({}, {} frames of {}x{}), backend {}{}, {} threads",
             model_name,
             cfg.variant.as_str(),
             cfg.clip_len,
             cfg.width,
             cfg.height,
             model.backend(),
+            if model.cuda_net().is_some_and(|n| n.graphs()) { " (CUDA graphs)" } else { "" },
             model.threads()
         );
         let triton = settings.backend == Backend::Triton;
