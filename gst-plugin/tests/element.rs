@@ -361,7 +361,7 @@ fn cuda_backend_runs_or_falls_back_to_the_cpu() {
 fn maps_with(props: &str) -> Vec<SaliencyMeta> {
     let p = launch(&format!(
         "videotestsrc num-buffers=24 pattern=ball ! video/x-raw,width=96,height=64,framerate=25/1 \
-         ! dtfsal name=s model={} mode=sync interval=8 output=passthrough-with-meta {props} ! appsink name=out sync=false \
+         ! dtfsal name=s model={} mode=sync output=passthrough-with-meta {props} ! appsink name=out sync=false \
          audiotestsrc num-buffers=20 ! audio/x-raw,rate=16000,channels=1,format=F32LE ! s.audio_sink",
         model_path()
     ));
@@ -382,24 +382,52 @@ fn cuda_graphs_property_matches_the_cpu_engine() {
     e.set_property("cuda-graphs", true);
     assert!(e.property::<bool>("cuda-graphs"));
 
-    let cpu = maps_with("backend=cpu");
-    let graphs = maps_with("backend=cuda cuda-graphs=true device-id=0");
+    let cpu = maps_with("backend=cpu interval=8");
     assert_eq!(cpu.len(), 24);
-    assert_eq!(graphs.len(), cpu.len());
-    let tol = if dtfsal_engine::kernels::cuda_available() { 1e-3 } else { 0.0 };
-    for (i, (g, c)) in graphs.iter().zip(&cpu).enumerate() {
-        assert_eq!((g.width, g.height, g.frame_offset), (c.width, c.height, c.frame_offset), "frame {i}");
-        let diff = g.data.iter().zip(&c.data).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let graphs = maps_with("backend=cuda cuda-graphs=true device-id=0 interval=8");
+    assert_same_maps(&graphs, &cpu, gpu_tolerance());
+}
+
+/// 0 where a CUDA request falls back to the CPU engine (the same maps), the fp32 tolerance on a GPU.
+fn gpu_tolerance() -> f32 {
+    if dtfsal_engine::kernels::cuda_available() { 1e-3 } else { 0.0 }
+}
+
+fn assert_same_maps(got: &[SaliencyMeta], want: &[SaliencyMeta], tol: f32) {
+    assert_eq!(got.len(), want.len());
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_eq!((g.width, g.height, g.frame_offset), (w.width, w.height, w.frame_offset), "frame {i}");
+        let diff = g.data.iter().zip(&w.data).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         assert!(diff <= tol, "frame {i}: max diff {diff} > {tol}");
     }
+}
+
+/// `batch=N` (sync mode) hands queued clips to one `predict_batch`: every frame keeps its own clip's map
+/// and its place, on the CPU engine (clips in turn: equal maps) and on the CUDA one (one stream a clip).
+#[test]
+fn batch_keeps_every_frame_and_its_map() {
+    init();
+    let e = gst::ElementFactory::make("dtfsal").build().unwrap();
+    assert_eq!(e.property::<u32>("batch"), 1);
+    let one = maps_with("backend=cpu interval=2");
+    assert_eq!(one.len(), 24);
+    assert_same_maps(&maps_with("backend=cpu interval=2 batch=4"), &one, 0.0);
+    assert_same_maps(&maps_with("backend=cpu interval=1 alignment=last batch=8"), &maps_with("backend=cpu interval=1 alignment=last"), 0.0);
+    assert_same_maps(&maps_with("backend=cuda device-id=0 interval=2 batch=8"), &one, gpu_tolerance());
 }
 
 #[test]
 fn flushing_seek_resets_and_keeps_timestamps() {
     init();
+    for batch in [1, 4] {
+        flushing_seek_case(batch);
+    }
+}
+
+fn flushing_seek_case(batch: u32) {
     let p = launch(&format!(
         "videotestsrc ! video/x-raw,width=96,height=64,framerate=25/1 \
-         ! dtfsal model={} interval=16 alignment=last ! appsink name=out sync=false",
+         ! dtfsal model={} interval=16 alignment=last batch={batch} ! appsink name=out sync=false",
         model_path()
     ));
     let out = collect(&p, "out");
@@ -449,4 +477,81 @@ fn live_mode_keeps_the_frame_rate_with_a_slow_model() {
     assert!(elapsed < Duration::from_secs(8), "took {elapsed:?}");
     let with_map = samples.iter().filter(|s| SaliencyMeta::from_buffer(s.buffer().unwrap()).is_some()).count();
     assert!(with_map > 0 && with_map < 90, "maps on {with_map} frames");
+}
+
+/// A worker taking up to 4 queued clips a pass: every job gets its own result in its own slot, and a
+/// bad clip in a pass costs only its own map (the pass is rerun clip by clip).
+#[test]
+fn worker_batches_give_each_job_its_own_result() {
+    use gstdtfsal::dtfsal::worker::{Job, Retry, Worker};
+    let model = Arc::new(Model::load(model_path(), Backend::Cpu).unwrap());
+    let cfg = model.config().clone();
+    let video_shape = [3, cfg.clip_len, cfg.height, cfg.width];
+    let n: usize = video_shape.iter().product();
+    let good = |seed: u64| Clip {
+        video: Tensor::from_vec(&video_shape, (0..n).map(|i| (((i as u64 * 2654435761 + seed * 97) % 1000) as f32 / 500.0) - 1.0).collect()),
+        audio: Some(Tensor::from_vec(&CLIP_AUDIO_SHAPE, vec![seed as f32 * 0.1; CLIP_AUDIO_SHAPE.iter().product()])),
+    };
+    let bad = Clip { video: Tensor::zeros(&[3, 2, 8, 8]), audio: None };
+    let mut worker = Worker::spawn(model.clone(), 1, Retry::Never, 4).unwrap();
+    for i in 0..8u64 {
+        assert!(worker.submit(Job { generation: 0, index: i, clip: if i == 5 { bad.clone() } else { good(i) } }));
+    }
+    let mut done = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while done.len() < 8 && Instant::now() < deadline {
+        if let Some(d) = worker.recv_timeout(Duration::from_millis(50)).expect("worker alive") {
+            done.push(d);
+        }
+    }
+    assert_eq!(done.len(), 8);
+    assert!(done.iter().any(|d| d.batch > 1), "no pass took more than one clip");
+    done.sort_by_key(|d| d.index);
+    for (i, d) in done.iter().enumerate() {
+        assert_eq!(d.index, i as u64);
+        match &d.result {
+            Err(f) => {
+                assert_eq!(i, 5, "clip {i} failed: {}", f.message);
+                assert!(f.message.contains("input/video"), "{}", f.message);
+            }
+            Ok(map) => {
+                assert_ne!(i, 5, "the bad clip got a map");
+                assert_eq!(**map, model.predict(&good(i as u64)).unwrap(), "clip {i}");
+            }
+        }
+    }
+}
+
+/// Clips of a flushed generation are answered at once without running; the new generation's run.
+#[test]
+fn worker_skips_clips_of_a_flushed_generation() {
+    use gstdtfsal::dtfsal::worker::{Job, Retry, Worker};
+    let model = Arc::new(Model::load(model_path(), Backend::Cpu).unwrap());
+    let cfg = model.config().clone();
+    let clip = Clip {
+        video: Tensor::zeros(&[3, cfg.clip_len, cfg.height, cfg.width]),
+        audio: Some(Tensor::zeros(&CLIP_AUDIO_SHAPE)),
+    };
+    for batch in [1, 4] {
+        let mut worker = Worker::spawn(model.clone(), 1, Retry::Never, batch).unwrap();
+        worker.set_generation(1); // a flush before the old clips reach the worker
+        for i in 0..6u64 {
+            assert!(worker.submit(Job { generation: 0, index: i, clip: clip.clone() }));
+        }
+        for i in 6..8u64 {
+            assert!(worker.submit(Job { generation: 1, index: i, clip: clip.clone() }));
+        }
+        let mut done = Vec::new();
+        while done.len() < 8 {
+            done.push(worker.recv_timeout(Duration::from_secs(30)).expect("worker alive").expect("a result within 30 s"));
+        }
+        assert_eq!(worker.outstanding(), 0);
+        for d in &done {
+            match (d.generation, &d.result) {
+                (0, Err(f)) => assert!(f.message.contains("flushed") && d.batch == 0, "batch {batch}: {}", f.message),
+                (1, Ok(_)) => assert!(d.batch >= 1),
+                (g, r) => panic!("batch {batch}: clip {} of generation {g}: {:?}", d.index, r.as_ref().err()),
+            }
+        }
+    }
 }

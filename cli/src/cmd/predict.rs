@@ -85,6 +85,10 @@ pub struct Args {
     /// Engine threads (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: u32,
+    /// Clips per pass, 1-8 (the element's `batch`): `--backend cuda` runs them at once, one CUDA stream
+    /// each; the other local backends in turn. The maps are the same.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub batch: u32,
     /// Inference backend (onnx: libonnxruntime from ORT_DYLIB_PATH, e.g. from `pip install onnxruntime`).
     #[arg(long, value_enum, default_value = "cpu")]
     pub backend: BackendArg,
@@ -259,6 +263,9 @@ pub fn run(args: Args) -> Result<()> {
     }
     sal.set_property("threads", args.threads);
     sal.set_property("interval", args.interval);
+    if !matches!(args.backend, BackendArg::Triton) {
+        sal.set_property("batch", args.batch);
+    }
     sal.set_property_from_str("alignment", match args.alignment {
         AlignmentArg::Centre => "centre",
         AlignmentArg::Last => "last",

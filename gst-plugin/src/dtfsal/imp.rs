@@ -34,8 +34,11 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("dtfsal", gst::DebugColorFlags::empty(), Some("DTFSal audio-visual saliency"))
 });
 
-/// Clips in flight on the local backends' worker (sync mode) before the streaming thread waits for one.
+/// Clips in flight on the local backends' worker (sync mode) per clip of a pass (`batch`) before the
+/// streaming thread waits for one: one pass runs while the next fills.
 const MAX_OUTSTANDING: usize = 2;
+/// Most clips per pass (`batch`): the CUDA backend's streams ([`dtfsal_engine::model::cuda::MAX_LANES`]).
+const MAX_BATCH: u32 = dtfsal_engine::model::cuda::MAX_LANES as u32;
 /// Default Triton gRPC endpoint (Triton's default gRPC port).
 const DEFAULT_SERVER_URL: &str = "127.0.0.1:8001";
 const DEFAULT_MODEL_NAME: &str = "dtfsal";
@@ -54,6 +57,7 @@ struct Settings {
     trt_workspace_mb: u32,
     device_id: i32,
     cuda_graphs: bool,
+    batch: u32,
     threads: u32,
     interval: u32,
     alignment: Alignment,
@@ -80,6 +84,7 @@ impl Default for Settings {
             trt_workspace_mb: 0,
             device_id: 0,
             cuda_graphs: false,
+            batch: 1,
             threads: 0,
             interval: 1,
             alignment: Alignment::Centre,
@@ -266,7 +271,7 @@ impl State {
             }
             Err(f) => return Err(format!("inference of frame {} failed: {}", done.index, f.message)),
         };
-        gst::debug!(CAT, "map of frame {} ready in {:?}", done.index, done.elapsed);
+        gst::debug!(CAT, "map of frame {} ready in {:?} (clips in its pass: {})", done.index, done.elapsed, done.batch);
         if self.latest.as_ref().is_none_or(|(i, _)| done.index >= *i) {
             self.latest = Some((done.index, map.clone()));
         }
@@ -471,6 +476,19 @@ impl ObjectImpl for Dtfsal {
                     .default_value(false)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("batch")
+                    .nick("Clips per pass")
+                    .blurb(
+                        "mode=sync, local backends: run up to N queued clips in one pass. backend=cuda|cuda-fp16 \
+                         runs them at once, one CUDA stream each, for throughput on files; the other backends \
+                         run them in turn. The maps are the same; up to 2N clips are in flight and the frames \
+                         they cover are held. Ignored in live mode and by backend=triton (see max-in-flight)",
+                    )
+                    .minimum(1)
+                    .maximum(MAX_BATCH)
+                    .default_value(1)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt::builder("threads")
                     .nick("Threads")
                     .blurb("Worker threads of the CPU engine, or ONNX Runtime's intra-op threads (0: one per core)")
@@ -553,6 +571,7 @@ impl ObjectImpl for Dtfsal {
             "trt-workspace-mb" => s.trt_workspace_mb = value.get().unwrap_or(0),
             "device-id" => s.device_id = value.get().unwrap_or(0),
             "cuda-graphs" => s.cuda_graphs = value.get().unwrap_or(false),
+            "batch" => s.batch = value.get::<u32>().unwrap_or(1).clamp(1, MAX_BATCH),
             "threads" => s.threads = value.get().unwrap_or(0),
             "interval" => s.interval = value.get::<u32>().unwrap_or(1).max(1),
             "alignment" => s.alignment = value.get().unwrap_or_default(),
@@ -585,6 +604,7 @@ impl ObjectImpl for Dtfsal {
             "trt-workspace-mb" => s.trt_workspace_mb.to_value(),
             "device-id" => s.device_id.to_value(),
             "cuda-graphs" => s.cuda_graphs.to_value(),
+            "batch" => s.batch.to_value(),
             "threads" => s.threads.to_value(),
             "interval" => s.interval.to_value(),
             "alignment" => s.alignment.to_value(),
@@ -777,7 +797,7 @@ impl Dtfsal {
             return Ok(());
         }
         // Sync.
-        let cap = (4 * state.clip_len + 4 * state.interval) as usize;
+        let cap = (4 * state.clip_len + (2 + state.max_in_flight as u64) * state.interval) as usize;
         loop {
             for news in state.collect().map_err(fail)? {
                 self.backend_news(state, news);
@@ -1064,15 +1084,18 @@ impl AggregatorImpl for Dtfsal {
             model.threads()
         );
         let triton = settings.backend == Backend::Triton;
-        let max_in_flight = if triton { settings.max_in_flight.max(1) as usize } else { MAX_OUTSTANDING };
-        // the local backends run one clip at a time; Triton gets one thread per request in flight, and
+        // local backends in sync mode take up to `batch` queued clips a pass: one batch runs while the
+        // next fills
+        let batch = if triton || settings.mode == Mode::Live { 1 } else { settings.batch.max(1) as usize };
+        let max_in_flight = if triton { settings.max_in_flight.max(1) as usize } else { MAX_OUTSTANDING * batch };
+        // the local backends run on one thread; Triton gets one thread per request in flight, and
         // sync mode retries clips the server could not answer (each frame needs its own map)
         let (threads, retry) = match (triton, settings.mode) {
             (false, _) => (1, Retry::Never),
             (true, Mode::Sync) => (max_in_flight, Retry::UntilStopped),
             (true, Mode::Live) => (max_in_flight, Retry::Never),
         };
-        let worker = Worker::spawn(Arc::new(model), threads, retry).map_err(|e| {
+        let worker = Worker::spawn(Arc::new(model), threads, retry, batch).map_err(|e| {
             gst::error_msg!(gst::CoreError::Failed, ("Cannot start the inference thread: {}", e))
         })?;
         let clip_len = cfg.clip_len as u64;

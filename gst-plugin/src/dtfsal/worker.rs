@@ -1,6 +1,7 @@
 //! The inference workers: threads owning the model, fed clips over a crossbeam channel, so that no
 //! inference runs on a streaming thread. One thread for the local backends; `max-in-flight` threads for
-//! the triton backend, each with one request on the wire.
+//! the triton backend, each with one request on the wire. With `batch` > 1 a worker takes the jobs queued
+//! when it is free (up to `batch`) and runs them as one [`Model::predict_batch`] (the element's `batch`).
 //!
 //! A transient failure (the Triton server down or restarting, a deadline exceeded) is either returned
 //! like any other failure, or, with [`Retry::UntilStopped`] (sync mode: every frame waits for its own
@@ -37,8 +38,10 @@ pub struct Done {
     pub generation: u64,
     pub index: u64,
     pub result: Result<Arc<SaliencyMap>, Failure>,
-    /// Wall time of the forward pass (retries included).
+    /// Wall time of the forward pass (retries included; a batch's, for each of its clips).
     pub elapsed: Duration,
+    /// Clips in the pass that made this map (1 unless `batch` > 1; 0: flushed before it ran).
+    pub batch: usize,
 }
 
 /// What to do with transient failures.
@@ -84,57 +87,129 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "inference panicked".into())
 }
 
+/// What a worker thread needs besides its jobs.
+struct Runner {
+    model: Arc<Model>,
+    retry: Retry,
+    stop: Arc<AtomicBool>,
+    current: Arc<AtomicU64>,
+    notices: Sender<Notice>,
+}
+
+impl Done {
+    /// The answer to a job whose generation was flushed before it ran.
+    fn flushed(job: Job) -> Self {
+        let failure = Failure { message: "flushed before it ran".into(), transient: false };
+        Self { generation: job.generation, index: job.index, result: Err(failure), elapsed: Duration::ZERO, batch: 0 }
+    }
+}
+
+impl Runner {
+    /// Whether results of `generation` are no longer wanted (flushed, or the worker stopping).
+    fn is_stale(&self, generation: u64) -> bool {
+        self.stop.load(Ordering::SeqCst) || self.current.load(Ordering::SeqCst) != generation
+    }
+
+    /// One clip, retried as `retry` says.
+    fn run_one(&self, generation: u64, index: u64, clip: &Clip) -> Done {
+        let start = Instant::now();
+        let mut failures = 0u32;
+        let result = loop {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.model.predict(clip)));
+            let failure = match r {
+                Ok(Ok(map)) => {
+                    if failures > 0 {
+                        let _ = self.notices.send(Notice::Recovered { index, after: start.elapsed() });
+                    }
+                    break Ok(Arc::new(map));
+                }
+                Ok(Err(e)) => Failure { transient: ModelError::is_transient(&e), message: e.to_string() },
+                Err(p) => Failure { message: panic_message(p), transient: false },
+            };
+            let stale = || self.is_stale(generation);
+            if !failure.transient || self.retry == Retry::Never || stale() {
+                break Err(failure);
+            }
+            if failures == 0 {
+                let _ = self.notices.send(Notice::Retrying { index, message: failure.message.clone() });
+            }
+            // sleep in short steps so that a stop or flush is noticed
+            let until = Instant::now() + backoff(failures);
+            while Instant::now() < until && !stale() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if stale() {
+                break Err(failure);
+            }
+            failures += 1;
+        };
+        Done { generation, index, result, elapsed: start.elapsed(), batch: 1 }
+    }
+
+    /// Several clips in one [`Model::predict_batch`] (the CUDA backend runs them concurrently). If the
+    /// batch fails or panics, each clip runs again on its own, so that every job gets its own result
+    /// and a bad clip costs only its own map.
+    fn run_batch(&self, jobs: Vec<Job>) -> Vec<Done> {
+        let start = Instant::now();
+        let (keys, clips): (Vec<(u64, u64)>, Vec<Clip>) = jobs.into_iter().map(|j| ((j.generation, j.index), j.clip)).unzip();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.model.predict_batch(&clips))) {
+            Ok(Ok(maps)) if maps.len() == keys.len() => {
+                // each clip waited for the whole batch
+                let (elapsed, batch) = (start.elapsed(), keys.len());
+                keys.into_iter()
+                    .zip(maps)
+                    .map(|((generation, index), m)| Done { generation, index, result: Ok(Arc::new(m)), elapsed, batch })
+                    .collect()
+            }
+            _ => keys.into_iter().zip(&clips).map(|((generation, index), clip)| self.run_one(generation, index, clip)).collect(),
+        }
+    }
+}
+
 impl Worker {
-    /// `threads` workers (at least one) sharing `model`.
-    pub fn spawn(model: Arc<Model>, threads: usize, retry: Retry) -> std::io::Result<Self> {
+    /// `threads` workers (at least one) sharing `model`. Each takes up to `batch` queued jobs at a time
+    /// (those already waiting when it is free: it never waits to fill a batch) and runs them as one
+    /// [`Model::predict_batch`].
+    pub fn spawn(model: Arc<Model>, threads: usize, retry: Retry, batch: usize) -> std::io::Result<Self> {
         let (tx, job_rx) = crossbeam_channel::unbounded::<Job>();
         let (done_tx, rx) = crossbeam_channel::unbounded::<Done>();
         let (notice_tx, notices) = crossbeam_channel::unbounded::<Notice>();
         let stop = Arc::new(AtomicBool::new(false));
         let generation = Arc::new(AtomicU64::new(0));
+        let batch = batch.max(1);
         let mut handles = Vec::new();
         for i in 0..threads.max(1) {
-            let (model, job_rx, done_tx, notice_tx) = (model.clone(), job_rx.clone(), done_tx.clone(), notice_tx.clone());
-            let (stop, current) = (stop.clone(), generation.clone());
+            let runner = Runner {
+                model: model.clone(),
+                retry,
+                stop: stop.clone(),
+                current: generation.clone(),
+                notices: notice_tx.clone(),
+            };
+            let (job_rx, done_tx) = (job_rx.clone(), done_tx.clone());
             let name = if threads > 1 { format!("dtfsal-infer-{i}") } else { "dtfsal-infer".into() };
             handles.push(std::thread::Builder::new().name(name).spawn(move || {
                 for job in job_rx.iter() {
-                    if stop.load(Ordering::SeqCst) {
+                    if runner.stop.load(Ordering::SeqCst) {
                         break;
                     }
-                    let start = Instant::now();
-                    let mut failures = 0u32;
-                    let result = loop {
-                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.predict(&job.clip)));
-                        let failure = match r {
-                            Ok(Ok(map)) => {
-                                if failures > 0 {
-                                    let _ = notice_tx.send(Notice::Recovered { index: job.index, after: start.elapsed() });
-                                }
-                                break Ok(Arc::new(map));
-                            }
-                            Ok(Err(e)) => Failure { transient: ModelError::is_transient(&e), message: e.to_string() },
-                            Err(p) => Failure { message: panic_message(p), transient: false },
-                        };
-                        let stale = || stop.load(Ordering::SeqCst) || current.load(Ordering::SeqCst) != job.generation;
-                        if !failure.transient || retry == Retry::Never || stale() {
-                            break Err(failure);
+                    let mut jobs = vec![job];
+                    while jobs.len() < batch {
+                        match job_rx.try_recv() {
+                            Ok(j) => jobs.push(j),
+                            Err(_) => break,
                         }
-                        if failures == 0 {
-                            let _ = notice_tx.send(Notice::Retrying { index: job.index, message: failure.message.clone() });
-                        }
-                        // sleep in short steps so that a stop or flush is noticed
-                        let until = Instant::now() + backoff(failures);
-                        while Instant::now() < until && !stale() {
-                            std::thread::sleep(Duration::from_millis(20));
-                        }
-                        if stale() {
-                            break Err(failure);
-                        }
-                        failures += 1;
-                    };
-                    let done = Done { generation: job.generation, index: job.index, result, elapsed: start.elapsed() };
-                    if done_tx.send(done).is_err() {
+                    }
+                    // clips of a flushed generation are answered without running (after a seek, a full
+                    // queue would otherwise hold the new segment back by a whole batch of stale passes)
+                    let (jobs, stale): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| !runner.is_stale(j.generation));
+                    let mut done: Vec<Done> = stale.into_iter().map(Done::flushed).collect();
+                    match &jobs[..] {
+                        [] => {}
+                        [j] => done.push(runner.run_one(j.generation, j.index, &j.clip)),
+                        _ => done.extend(runner.run_batch(jobs)),
+                    }
+                    if done.into_iter().any(|d| done_tx.send(d).is_err()) {
                         break;
                     }
                 }
