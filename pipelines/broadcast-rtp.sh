@@ -21,7 +21,7 @@ trap 'kill $RECEIVER 2>/dev/null || true' EXIT
 
 if [ "${LIVE:-0}" = 1 ]; then
   SOURCE="videotestsrc is-live=true pattern=ball ! video/x-raw,width=640,height=360,framerate=25/1 \
-    ! dtfsal name=s $MODEL_ARG threads=$THREADS interval=$INTERVAL mode=live alignment=last"
+    ! dtfsal name=s $MODEL_ARG $ENGINE_ARGS interval=$INTERVAL mode=live alignment=last"
   AUDIO="audiotestsrc is-live=true ! audioconvert ! audioresample ! s.audio_sink"
   set -x
   timeout "${SECONDS_TO_RUN:-10}" gst-launch-1.0 -e $SOURCE ! videoconvert ! video/x-raw,format=I420 ! $ENC \
@@ -30,7 +30,7 @@ else
   set -x
   # A file is not live: identity sync=true plays it at its own rate, as a broadcast would.
   gst-launch-1.0 -e $(decode_media) \
-    ! dtfsal name=s $MODEL_ARG threads="$THREADS" interval="$INTERVAL" mode=live alignment=last \
+    ! dtfsal name=s $MODEL_ARG $ENGINE_ARGS interval="$INTERVAL" mode=live alignment=last \
     ! identity sync=true ! videoconvert ! video/x-raw,format=I420 ! $ENC \
     ! rtph264pay config-interval=1 pt=96 ! udpsink host=127.0.0.1 port="$PORT"
 fi

@@ -6,6 +6,10 @@
 #   MEDIA         input file (default: media/bigbuckbunny.mp4, bundled)
 #   INTERVAL      run the model every N frames (default 1)
 #   THREADS       engine threads (0: one per core)
+#   BACKEND       cpu (default), cuda or cuda-fp16 (the CPU engine, with a warning, without a GPU)
+#   DEVICE_ID     GPU index (default 0)
+#   CUDA_GRAPHS   true: replay a captured CUDA graph from the second clip on (default false)
+#   BATCH         mode=sync scripts: clips per pass, 1-8 (default 1; cuda runs them at once)
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DTFSAL_BUILD="${DTFSAL_BUILD:-release}"
 TARGET_DIR="$(realpath -m "${CARGO_TARGET_DIR:-$REPO/target}")"
@@ -16,6 +20,10 @@ MODEL_ARG=${MODEL:+model=\"$MODEL\"}
 MEDIA="${MEDIA:-$REPO/media/bigbuckbunny.mp4}"
 INTERVAL="${INTERVAL:-1}"
 THREADS="${THREADS:-0}"
+# the engine's element properties, shared by every script
+ENGINE_ARGS="backend=${BACKEND:-cpu} device-id=${DEVICE_ID:-0} cuda-graphs=${CUDA_GRAPHS:-false} threads=$THREADS"
+# and for mode=sync
+SYNC_ARGS="$ENGINE_ARGS batch=${BATCH:-1}"
 
 if [ ! -e "$TARGET_DIR/$DTFSAL_BUILD/libgstdtfsal.so" ]; then
   echo "libgstdtfsal.so not found in $TARGET_DIR/$DTFSAL_BUILD: run cargo build -p gst-dtfsal --release (or set DTFSAL_BUILD=debug)" >&2

@@ -11,5 +11,5 @@ else
 fi
 set -x
 gst-launch-1.0 -e $(decode_media) \
-  ! dtfsal name=s $MODEL_ARG threads="$THREADS" interval="$INTERVAL" mode=sync output=map \
+  ! dtfsal name=s $MODEL_ARG $SYNC_ARGS interval="$INTERVAL" mode=sync output=map \
   ! $SINK

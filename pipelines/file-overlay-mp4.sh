@@ -9,6 +9,6 @@ OUT="${OUT:-overlay.mp4}"
 ENC="$(mp4_encoder 4000000)"
 set -x
 gst-launch-1.0 -e $(decode_media) \
-  ! dtfsal name=s $MODEL_ARG threads="$THREADS" interval="$INTERVAL" mode=sync output=overlay \
+  ! dtfsal name=s $MODEL_ARG $SYNC_ARGS interval="$INTERVAL" mode=sync output=overlay \
       colormap="${COLORMAP:-jet}" alpha="${ALPHA:-0.5}" \
   ! videoconvert ! video/x-raw,format=I420 ! $ENC ! mp4mux ! filesink location="$OUT"

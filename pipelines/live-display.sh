@@ -17,6 +17,6 @@ NUM=""
 set -x
 gst-launch-1.0 -e \
   videotestsrc is-live=true pattern=ball $NUM ! video/x-raw,width=640,height=360,framerate=30/1 \
-  ! dtfsal name=s $MODEL_ARG threads="$THREADS" interval="$INTERVAL" mode=live alignment="${ALIGNMENT:-last}" \
+  ! dtfsal name=s $MODEL_ARG $ENGINE_ARGS interval="$INTERVAL" mode=live alignment="${ALIGNMENT:-last}" \
   ! videoconvert ! ${SINK:-autovideosink} \
   audiotestsrc is-live=true wave=ticks ! audioconvert ! audioresample ! s.audio_sink

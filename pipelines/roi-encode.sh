@@ -12,6 +12,6 @@ ENC="$(mp4_encoder 2000000)"
 case "$ENC" in x264enc*) ;; *) echo "note: $ENC ignores ROI meta; install x264enc (gst-plugins-ugly) for ROI-guided rate control" >&2 ;; esac
 set -x
 gst-launch-1.0 -e $(decode_media) \
-  ! dtfsal name=s $MODEL_ARG threads="$THREADS" interval="$INTERVAL" mode=sync \
+  ! dtfsal name=s $MODEL_ARG $SYNC_ARGS interval="$INTERVAL" mode=sync \
       output=passthrough-with-meta roi-count="${ROI_COUNT:-4}" \
   ! videoconvert ! video/x-raw,format=I420 ! $ENC ! mp4mux ! filesink location="$OUT"

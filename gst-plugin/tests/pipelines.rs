@@ -1,5 +1,6 @@
 //! The cookbook scripts in `pipelines/` really run: `file-map.sh` on the bundled sample media,
-//! with the embedded model (no MODEL) and with a weight file (MODEL=...).
+//! with the embedded model (no MODEL), with a weight file (MODEL=...), and with the engine settings
+//! (BACKEND=cuda-fp16 CUDA_GRAPHS=true BATCH=4: the GPU where there is one, else the CPU engine).
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -33,7 +34,7 @@ fn plugin_dir() -> PathBuf {
     dir
 }
 
-fn run_file_map(model: Option<&Path>, out: &Path) -> std::process::Output {
+fn run_file_map(model: Option<&Path>, out: &Path, env: &[(&str, &str)]) -> std::process::Output {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let profile_dir = plugin_dir();
     // common.sh looks in $CARGO_TARGET_DIR/$DTFSAL_BUILD (default target dir: $REPO/target)
@@ -45,7 +46,8 @@ fn run_file_map(model: Option<&Path>, out: &Path) -> std::process::Output {
         .env("THREADS", "2")
         .env("CARGO_TARGET_DIR", target)
         .env("DTFSAL_BUILD", build)
-        .env_remove("MODEL");
+        .env_remove("MODEL")
+        .envs(env.iter().copied());
     if let Some(m) = model {
         cmd.env("MODEL", m);
     }
@@ -57,9 +59,10 @@ fn file_map_script_runs_with_the_embedded_and_a_given_model() {
     let tmp = std::env::temp_dir().join(format!("dtfsal-pipelines-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
     let weights = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/tiny-av.weights.safetensors");
-    for (name, model) in [("embedded.mp4", None), ("given.mp4", Some(weights.as_path()))] {
+    let cuda: &[(&str, &str)] = &[("BACKEND", "cuda-fp16"), ("CUDA_GRAPHS", "true"), ("BATCH", "4")];
+    for (name, model, env) in [("embedded.mp4", None, &[][..]), ("given.mp4", Some(weights.as_path()), &[]), ("cuda-batch.mp4", None, cuda)] {
         let out = tmp.join(name);
-        let res = run_file_map(model, &out);
+        let res = run_file_map(model, &out, env);
         let log = format!("{}{}", String::from_utf8_lossy(&res.stdout), String::from_utf8_lossy(&res.stderr));
         assert!(res.status.success(), "{name}: pipelines/file-map.sh failed:\n{log}");
         assert!(!log.contains("ERROR"), "{name}:\n{log}");
