@@ -1,7 +1,8 @@
 //! The inference workers: threads owning the model, fed clips over a crossbeam channel, so that no
 //! inference runs on a streaming thread. One thread for the local backends; `max-in-flight` threads for
-//! the triton backend, each with one request on the wire. With `batch` > 1 a worker takes the jobs queued
-//! when it is free (up to `batch`) and runs them as one [`Model::predict_batch`] (the element's `batch`).
+//! the triton backend, each with one request on the wire. With `batch` > 1 (the element's `batch`) a worker
+//! takes the jobs queued when it is free, up to `batch`: the CUDA backend runs them as one
+//! [`Model::predict_batch`], the others in turn.
 //!
 //! A transient failure (the Triton server down or restarting, a deadline exceeded) is either returned
 //! like any other failure, or, with [`Retry::UntilStopped`] (sync mode: every frame waits for its own
@@ -94,6 +95,8 @@ struct Runner {
     stop: Arc<AtomicBool>,
     current: Arc<AtomicU64>,
     notices: Sender<Notice>,
+    /// The backend runs a batch's clips at once (CUDA streams), not in turn.
+    concurrent: bool,
 }
 
 impl Done {
@@ -146,9 +149,27 @@ impl Runner {
         Done { generation, index, result, elapsed: start.elapsed(), batch: 1 }
     }
 
-    /// Several clips in one [`Model::predict_batch`] (the CUDA backend runs them concurrently). If the
-    /// batch fails or panics, each clip runs again on its own, so that every job gets its own result
-    /// and a bad clip costs only its own map.
+    /// The jobs of one pass, each result sent as soon as it is ready; `false` once the element is gone.
+    /// Jobs of a flushed generation are answered without running (after a seek, a full queue would
+    /// otherwise hold the new segment back by a pass of stale clips). Where the backend runs several
+    /// clips at once (CUDA) the live ones go to one [`Model::predict_batch`]; elsewhere they run in turn,
+    /// each checked just before it starts, so a flush or a stop waits for one clip at most.
+    fn run_pass(&self, jobs: Vec<Job>, done: &Sender<Done>) -> bool {
+        let (live, stale): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| !self.is_stale(j.generation));
+        if !stale.into_iter().all(|j| done.send(Done::flushed(j)).is_ok()) {
+            return false;
+        }
+        if self.concurrent && live.len() > 1 {
+            return self.run_batch(live).into_iter().all(|d| done.send(d).is_ok());
+        }
+        live.into_iter().all(|j| {
+            let d = if self.is_stale(j.generation) { Done::flushed(j) } else { self.run_one(j.generation, j.index, &j.clip) };
+            done.send(d).is_ok()
+        })
+    }
+
+    /// Several clips in one [`Model::predict_batch`]. If the batch fails or panics, each clip runs again
+    /// on its own, so that every job gets its own result and a bad clip costs only its own map.
     fn run_batch(&self, jobs: Vec<Job>) -> Vec<Done> {
         let start = Instant::now();
         let (keys, clips): (Vec<(u64, u64)>, Vec<Clip>) = jobs.into_iter().map(|j| ((j.generation, j.index), j.clip)).unzip();
@@ -168,8 +189,8 @@ impl Runner {
 
 impl Worker {
     /// `threads` workers (at least one) sharing `model`. Each takes up to `batch` queued jobs at a time
-    /// (those already waiting when it is free: it never waits to fill a batch) and runs them as one
-    /// [`Model::predict_batch`].
+    /// (those already waiting when it is free: it never waits to fill a batch): one
+    /// [`Model::predict_batch`] on the CUDA backend, in turn on the others ([`Runner::run_pass`]).
     pub fn spawn(model: Arc<Model>, threads: usize, retry: Retry, batch: usize) -> std::io::Result<Self> {
         let (tx, job_rx) = crossbeam_channel::unbounded::<Job>();
         let (done_tx, rx) = crossbeam_channel::unbounded::<Done>();
@@ -185,6 +206,7 @@ impl Worker {
                 stop: stop.clone(),
                 current: generation.clone(),
                 notices: notice_tx.clone(),
+                concurrent: model.cuda_net().is_some(),
             };
             let (job_rx, done_tx) = (job_rx.clone(), done_tx.clone());
             let name = if threads > 1 { format!("dtfsal-infer-{i}") } else { "dtfsal-infer".into() };
@@ -200,16 +222,7 @@ impl Worker {
                             Err(_) => break,
                         }
                     }
-                    // clips of a flushed generation are answered without running (after a seek, a full
-                    // queue would otherwise hold the new segment back by a whole batch of stale passes)
-                    let (jobs, stale): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| !runner.is_stale(j.generation));
-                    let mut done: Vec<Done> = stale.into_iter().map(Done::flushed).collect();
-                    match &jobs[..] {
-                        [] => {}
-                        [j] => done.push(runner.run_one(j.generation, j.index, &j.clip)),
-                        _ => done.extend(runner.run_batch(jobs)),
-                    }
-                    if done.into_iter().any(|d| done_tx.send(d).is_err()) {
+                    if !runner.run_pass(jobs, &done_tx) {
                         break;
                     }
                 }
@@ -273,6 +286,137 @@ impl Drop for Worker {
         self.tx = None;
         for h in self.handles.drain(..) {
             let _ = h.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dtfsal_engine::audio::CLIP_AUDIO_SHAPE;
+    use dtfsal_engine::model::Backend;
+    use dtfsal_engine::tensor::Tensor;
+
+    fn tiny() -> Arc<Model> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/tiny-av.weights.safetensors");
+        Arc::new(Model::load(path, Backend::Cpu).unwrap())
+    }
+
+    /// A valid clip whose content depends on `seed`.
+    fn clip(model: &Model, seed: u64) -> Clip {
+        let c = model.config();
+        let shape = [3, c.clip_len, c.height, c.width];
+        let n: usize = shape.iter().product();
+        let video = (0..n).map(|i| ((i as u64 * 2_654_435_761 + seed * 97) % 1000) as f32 / 500.0 - 1.0).collect();
+        let audio = vec![seed as f32 * 0.1; CLIP_AUDIO_SHAPE.iter().product()];
+        Clip { video: Tensor::from_vec(&shape, video), audio: Some(Tensor::from_vec(&CLIP_AUDIO_SHAPE, audio)) }
+    }
+
+    /// A pass that `predict_batch` rejects (one bad clip) is rerun clip by clip: every job gets its own
+    /// result in its own slot, the bad clip alone an error.
+    #[test]
+    fn a_failed_batch_reruns_clip_by_clip() {
+        let model = tiny();
+        let (notices, _rx) = crossbeam_channel::unbounded();
+        let runner = Runner {
+            model: model.clone(),
+            retry: Retry::Never,
+            stop: Arc::new(AtomicBool::new(false)),
+            current: Arc::new(AtomicU64::new(0)),
+            notices,
+            concurrent: true,
+        };
+        let bad = Clip { video: Tensor::zeros(&[3, 2, 8, 8]), audio: None };
+        let jobs = (0..4u64).map(|i| Job { generation: 0, index: i, clip: if i == 2 { bad.clone() } else { clip(&model, i) } });
+        let done = runner.run_batch(jobs.collect());
+        assert_eq!(done.iter().map(|d| d.index).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        for d in &done {
+            match (&d.result, d.index) {
+                (Err(f), 2) => assert!(f.message.contains("input/video"), "{}", f.message),
+                (Ok(map), i) if i != 2 => assert_eq!(**map, model.predict(&clip(&model, i)).unwrap(), "clip {i}"),
+                (r, i) => panic!("clip {i}: {:?}", r.as_ref().err()),
+            }
+        }
+        // and a pass that succeeds gives predict's maps, the pass size on each
+        let done = runner.run_batch((0..3u64).map(|i| Job { generation: 0, index: i, clip: clip(&model, i) }).collect());
+        for d in &done {
+            assert_eq!(d.batch, 3);
+            assert_eq!(**d.result.as_ref().unwrap(), model.predict(&clip(&model, d.index)).unwrap());
+        }
+    }
+
+    /// A worker taking up to 4 queued clips a pass on the CPU engine runs them in turn: every job gets its
+    /// own result in its own slot, and a bad clip costs only its own map.
+    #[test]
+    fn batches_on_the_cpu_run_in_turn_each_job_its_own_result() {
+        let model = tiny();
+        let bad = Clip { video: Tensor::zeros(&[3, 2, 8, 8]), audio: None };
+        let mut worker = Worker::spawn(model.clone(), 1, Retry::Never, 4).unwrap();
+        for i in 0..8u64 {
+            assert!(worker.submit(Job { generation: 0, index: i, clip: if i == 5 { bad.clone() } else { clip(&model, i) } }));
+        }
+        let mut done = Vec::new();
+        while done.len() < 8 {
+            done.push(worker.recv_timeout(Duration::from_secs(30)).expect("worker alive").expect("a result within 30 s"));
+        }
+        // in turn, and in order: each clip is its own pass
+        assert_eq!(done.iter().map(|d| (d.index, d.batch)).collect::<Vec<_>>(), (0..8).map(|i| (i, 1)).collect::<Vec<_>>());
+        for d in &done {
+            match (&d.result, d.index) {
+                (Err(f), 5) => assert!(f.message.contains("input/video"), "{}", f.message),
+                (Ok(map), i) if i != 5 => assert_eq!(**map, model.predict(&clip(&model, i)).unwrap(), "clip {i}"),
+                (r, i) => panic!("clip {i}: {:?}", r.as_ref().err()),
+            }
+        }
+    }
+
+    /// A flush in the middle of a pass run in turn: the clips not yet started are answered without running,
+    /// so the new segment waits for one clip at most, not the pass.
+    #[test]
+    fn a_flush_mid_pass_skips_the_rest_of_it() {
+        let model = tiny();
+        let mut worker = Worker::spawn(model.clone(), 1, Retry::Never, 8).unwrap();
+        for i in 0..8u64 {
+            assert!(worker.submit(Job { generation: 0, index: i, clip: clip(&model, i) }));
+        }
+        let first = worker.recv_timeout(Duration::from_secs(30)).expect("worker alive").expect("a result within 30 s");
+        worker.set_generation(1);
+        let mut done = vec![first];
+        while done.len() < 8 {
+            done.push(worker.recv_timeout(Duration::from_secs(30)).expect("worker alive").expect("a result within 30 s"));
+        }
+        let ran = done.iter().filter(|d| d.result.is_ok()).count();
+        // the first clip, the one running at the flush, and (a slow test thread) maybe two more
+        assert!(ran <= 4, "{ran} of 8 clips ran after a flush during the second");
+        assert!(done.iter().all(|d| d.result.is_ok() || d.batch == 0), "an error other than a flushed clip");
+    }
+
+    /// Clips of a flushed generation are answered at once without running; the new generation's run.
+    #[test]
+    fn clips_of_a_flushed_generation_are_skipped() {
+        let model = tiny();
+        let clip = clip(&model, 0);
+        for batch in [1, 4] {
+            let mut worker = Worker::spawn(model.clone(), 1, Retry::Never, batch).unwrap();
+            worker.set_generation(1); // a flush before the old clips reach the worker
+            for i in 0..6u64 {
+                assert!(worker.submit(Job { generation: 0, index: i, clip: clip.clone() }));
+            }
+            for i in 6..8u64 {
+                assert!(worker.submit(Job { generation: 1, index: i, clip: clip.clone() }));
+            }
+            let mut done = Vec::new();
+            while done.len() < 8 {
+                done.push(worker.recv_timeout(Duration::from_secs(30)).expect("worker alive").expect("a result within 30 s"));
+            }
+            assert_eq!(worker.outstanding(), 0);
+            for d in &done {
+                match (d.generation, &d.result) {
+                    (0, Err(f)) => assert!(f.message.contains("flushed") && d.batch == 0, "batch {batch}: {}", f.message),
+                    (1, Ok(_)) => assert!(d.batch >= 1),
+                    (g, r) => panic!("batch {batch}: clip {} of generation {g}: {:?}", d.index, r.as_ref().err()),
+                }
+            }
         }
     }
 }
