@@ -606,23 +606,25 @@ fn variable_framerate() {
     });
 }
 
-/// The pipeline set to NULL while inference runs (five times, at different points), then cycled
-/// READY <-> PLAYING four times: each state change returns within a bound, no inference or engine
+/// The pipeline set to NULL while inference runs (five times, at different points; `batch=8` in odd
+/// rounds, 16 clips in flight), then cycled READY <-> PLAYING four times: each state change returns within a bound, no inference or engine
 /// thread is left behind, and after each restart the frames come again from the start with their
 /// timestamps. Frames leave as soon as their maps are in (not held until a backlog of ready clips
 /// is done).
 #[test]
 fn null_and_ready_while_inference_runs() {
     scenario(LIMIT, || {
-        let desc = format!(
-            "videotestsrc ! video/x-raw,format=RGB,width={W},height={H},framerate=25/1 \
-             ! dtfsal name=s model={} threads=1 alignment=last ! appsink name=out sync=false \
-             audiotestsrc ! audio/x-raw,format=F32LE,rate=16000,channels=1 ! s.audio_sink",
-            model_path()
-        );
+        let desc = |batch: u32| {
+            format!(
+                "videotestsrc ! video/x-raw,format=RGB,width={W},height={H},framerate=25/1 \
+                 ! dtfsal name=s model={} threads=1 alignment=last batch={batch} ! appsink name=out sync=false \
+                 audiotestsrc ! audio/x-raw,format=F32LE,rate=16000,channels=1 ! s.audio_sink",
+                model_path()
+            )
+        };
         let bound = scaled(Duration::from_secs(5));
         for round in 0..5u64 {
-            let p = launch(&desc);
+            let p = launch(&desc(if round % 2 == 1 { 8 } else { 1 }));
             let out = collect(&p, "out");
             p.set_state(gst::State::Playing).unwrap();
             // every frame is analysed (interval=1): after the first map the worker is always busy;
@@ -649,7 +651,7 @@ fn null_and_ready_while_inference_runs() {
             assert_eq!(pts, (0..pts.len() as u64).map(|i| i * FRAME_NS).collect::<Vec<_>>(), "round {round}");
         }
 
-        let p = launch(&desc);
+        let p = launch(&desc(1));
         let out = collect(&p, "out");
         for cycle in 0..4 {
             p.set_state(gst::State::Playing).unwrap();
