@@ -41,8 +41,16 @@ pub struct Done {
     pub result: Result<Arc<SaliencyMap>, Failure>,
     /// Wall time of the forward pass (retries included; a batch's, for each of its clips).
     pub elapsed: Duration,
-    /// Clips in the pass that made this map (1 unless `batch` > 1; 0: flushed before it ran).
+    /// Clips run together with this one (1 unless the CUDA backend ran a batch; 0: flushed before it ran).
     pub batch: usize,
+}
+
+impl Done {
+    /// The answer to a job whose generation was flushed before it ran.
+    fn flushed(job: Job) -> Self {
+        let failure = Failure { message: "flushed before it ran".into(), transient: false };
+        Self { generation: job.generation, index: job.index, result: Err(failure), elapsed: Duration::ZERO, batch: 0 }
+    }
 }
 
 /// What to do with transient failures.
@@ -97,14 +105,6 @@ struct Runner {
     notices: Sender<Notice>,
     /// The backend runs a batch's clips at once (CUDA streams), not in turn.
     concurrent: bool,
-}
-
-impl Done {
-    /// The answer to a job whose generation was flushed before it ran.
-    fn flushed(job: Job) -> Self {
-        let failure = Failure { message: "flushed before it ran".into(), transient: false };
-        Self { generation: job.generation, index: job.index, result: Err(failure), elapsed: Duration::ZERO, batch: 0 }
-    }
 }
 
 impl Runner {
