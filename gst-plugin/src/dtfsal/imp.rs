@@ -271,7 +271,7 @@ impl State {
             }
             Err(f) => return Err(format!("inference of frame {} failed: {}", done.index, f.message)),
         };
-        gst::debug!(CAT, "map of frame {} ready in {:?} (clips in its pass: {})", done.index, done.elapsed, done.batch);
+        gst::debug!(CAT, "map of frame {} ready in {:?} (clips run together: {})", done.index, done.elapsed, done.batch);
         if self.latest.as_ref().is_none_or(|(i, _)| done.index >= *i) {
             self.latest = Some((done.index, map.clone()));
         }
