@@ -228,8 +228,15 @@ fn pool_tokens_parity(ctx: &Ctx, rng: &mut Rng, d: usize) -> Result<Parity, Kern
 /// The fused rel-pos + softmax kernels (f32 and f16 logits, in place; padded rows) against the CPU formula
 /// (`attention.rs` `add_rel_pos`).
 fn attention_parity(ctx: &Ctx, rng: &mut Rng) -> Result<Vec<Parity>, KernelError> {
+    // head dims: 16, and 96 (the paper model's; a multiple of 32 takes the f16 kernel's 8-lane dots)
+    let mut rows = attention_parity_d(ctx, rng, 16)?;
+    rows.extend(attention_parity_d(ctx, rng, 96)?);
+    Ok(rows)
+}
+
+fn attention_parity_d(ctx: &Ctx, rng: &mut Rng, d: usize) -> Result<Vec<Parity>, KernelError> {
     // a key row longer than one warp pass (256 logits) of the f16 kernel
-    let (heads, d, q_thw, k_thw) = (2, 16, [2, 3, 4], [2, 11, 13]);
+    let (heads, q_thw, k_thw) = (2, [2, 3, 4], [2, 11, 13]);
     let nq = 1 + q_thw.iter().product::<usize>();
     let nk = 1 + k_thw.iter().product::<usize>();
     let q = rng.vec(heads * nq * d, 1.0);
@@ -262,14 +269,15 @@ fn attention_parity(ctx: &Ctx, rng: &mut Rng) -> Result<Vec<Parity>, KernelError
     let ld = nk + 3;
     let mut s = ctx.gpu.upload(&pad(&logits, ld, 7.0))?;
     ctx.gpu.softmax_relpos(&mut s.view_mut(), ld, Some(rel()), nq, nk)?;
-    let f32_row = Parity::new("attention rel-pos + softmax (fused, padded rows)", false, &ctx.gpu.download(&s)?, &pad(&want, ld, 7.0));
+    let f32_row = Parity::new(&format!("attention rel-pos + softmax (fused, padded rows), head dim {d}"), false, &ctx.gpu.download(&s)?, &pad(&want, ld, 7.0));
     // f16 logits, f16 probabilities over them (the fp16 engine's path): NaN padding comes out zero
     let ld = (nk + 1).next_multiple_of(8);
     let to16 = |v: &[f32]| -> Vec<u16> { v.iter().map(|x| half::f16::from_f32(*x).to_bits()).collect() };
     let mut s16 = ctx.gpu.upload(&to16(&pad(&logits, ld, f32::NAN)))?;
     ctx.gpu.softmax_relpos_f16(&mut s16.view_mut(), ld, Some(rel()), nq, nk)?;
     let in_place: Vec<f32> = ctx.gpu.download(&s16)?.into_iter().map(|b| half::f16::from_bits(b).to_f32()).collect();
-    Ok(vec![f32_row, Parity::new("attention rel-pos + softmax, f16 logits in place (padded rows)", true, &in_place, &pad(&want, ld, 0.0))])
+    let f16_label = format!("attention rel-pos + softmax, f16 logits in place (padded rows), head dim {d}");
+    Ok(vec![f32_row, Parity::new(&f16_label, true, &in_place, &pad(&want, ld, 0.0))])
 }
 
 /// AMFB GAP + score (Linear + sigmoid) + weighted sum against `amfb.rs`.
