@@ -77,7 +77,8 @@ extern "C" __global__ void dwconv3d(const float* x, const float* wt, const float
 // bias (null, or [heads * d] at head stride d): added to every input token first (the qkv projection's
 // bias, so its GEMM needs no epilogue pass). V channels a thread (1, or 4 with 16-byte loads when d, the
 // strides and x are multiples of 4 floats: a quarter of the load instructions, which bound this kernel).
-template <int V>
+// TAP_MAJOR: wt is [kv, d] (the shared-memory copy of pool_tokens4_smem), read 16 bytes a tap.
+template <int V, bool TAP_MAJOR = false>
 __device__ void pool_tokens_impl(const float* x, long long row_stride, long long head_stride, const float* wt, const float* bias, float* y, int heads, ConvGeom g) {
     // 32-bit index math (the wrapper checks heads * (1 + np) * d fits)
     const int d = g.c, dv = d / V, hw = g.ho * g.wo, np = g.to * hw, kv = g.kt * g.kh * g.kw;
@@ -108,7 +109,14 @@ __device__ void pool_tokens_impl(const float* x, long long row_stride, long long
                         if (ix < 0 || ix >= g.w) continue;
                         const long long j = 1 + (iz * g.h + iy) * g.w + ix;
                         const int tap = (dz * g.kh + dy) * g.kw + dx;
-                        if constexpr (V == 4) {
+                        if constexpr (TAP_MAJOR) {
+                            const float4 xv = *(const float4*)(src + j * row_stride);
+                            const float4 kv4 = *(const float4*)(wt + tap * d + ch);
+                            acc[0] += kv4.x * (xv.x + b[0]);
+                            acc[1] += kv4.y * (xv.y + b[1]);
+                            acc[2] += kv4.z * (xv.z + b[2]);
+                            acc[3] += kv4.w * (xv.w + b[3]);
+                        } else if constexpr (V == 4) {
                             const float4 xv = *(const float4*)(src + j * row_stride);
                             acc[0] += k[tap] * (xv.x + b[0]);
                             acc[1] += k[kv + tap] * (xv.y + b[1]);
@@ -134,6 +142,22 @@ extern "C" __global__ void pool_tokens(const float* x, long long row_stride, lon
 extern "C" __global__ void pool_tokens4(const float* x, long long row_stride, long long head_stride, const float* wt,
                                         const float* bias, float* y, int heads, ConvGeom g) {
     pool_tokens_impl<4>(x, row_stride, head_stride, wt, bias, y, heads, g);
+}
+
+// pool_tokens4 with the kernel w staged in shared memory tap-major, [kv, d]: a warp's weight reads of one
+// tap are 16 contiguous bytes a thread (from the global [d, kv] layout each thread's four weight loads hit
+// four sectors: ncu counted 71 % of this kernel's sectors as excess). Dynamic shared memory: d * kv floats.
+extern "C" __global__ void pool_tokens4_smem(const float* x, long long row_stride, long long head_stride, const float* wt,
+                                             const float* bias, float* y, int heads, ConvGeom g) {
+    extern __shared__ float4 ws4[];
+    float* ws = (float*)ws4;
+    const int d = g.c, kv = g.kt * g.kh * g.kw;
+    for (int i = threadIdx.x; i < d * kv; i += blockDim.x) {
+        const int c = i / kv, tap = i - c * kv;
+        ws[tap * d + c] = wt[i];
+    }
+    __syncthreads();
+    pool_tokens_impl<4, true>(x, row_stride, head_stride, ws, bias, y, heads, g);
 }
 
 // Max pooling of a volume x [C, T, H, W] -> y [C, To, Ho, Wo] (padding never wins).

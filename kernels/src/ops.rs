@@ -315,6 +315,14 @@ impl Gpu {
         let (wp, bp, yp, rs, hs, hd) = (w.need(d * g.kernel_volume(), "pool w"), opt_ptr(bias, heads * d, "pool bias"), y.need(out, "pool y"), row_stride as i64, head_stride as i64, i(heads));
         // four channels a thread with 16-byte loads and stores when everything is 16-byte aligned
         if [d, row_stride, head_stride].iter().all(|v| v.is_multiple_of(4)) && xp.is_multiple_of(16) && yp.is_multiple_of(16) {
+            let w_bytes = d * g.kernel_volume() * 4;
+            if w_bytes <= 48 * 1024 {
+                // the weights staged in shared memory once per block: a bounded grid, each block looping
+                let mut cfg = grid_for(out / 4);
+                cfg.grid_dim.0 = cfg.grid_dim.0.min(1024);
+                cfg.shared_mem_bytes = w_bytes as u32;
+                return launch!(self, "pool_tokens4_smem", cfg; xp, rs, hs, wp, bp, yp, hd, g);
+            }
             launch!(self, "pool_tokens4", grid_for(out / 4); xp, rs, hs, wp, bp, yp, hd, g)
         } else {
             launch!(self, "pool_tokens", grid_for(out); xp, rs, hs, wp, bp, yp, hd, g)
