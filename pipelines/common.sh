@@ -8,7 +8,7 @@
 #   THREADS       engine threads (0: one per core)
 #   BACKEND       cpu (default), cuda or cuda-fp16 (the CPU engine, with a warning, without a GPU)
 #   DEVICE_ID     GPU index (default 0)
-#   CUDA_GRAPHS   true: replay a captured CUDA graph from the second clip on (default false)
+#   CUDA_GRAPHS   false: launch every kernel of every clip (default true: CUDA graph replays)
 #   BATCH         mode=sync scripts: clips per pass, 1-8 (default 1; cuda runs them at once)
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DTFSAL_BUILD="${DTFSAL_BUILD:-release}"
@@ -21,7 +21,7 @@ MEDIA="${MEDIA:-$REPO/media/bigbuckbunny.mp4}"
 INTERVAL="${INTERVAL:-1}"
 THREADS="${THREADS:-0}"
 # the engine's element properties, shared by every script
-ENGINE_ARGS="backend=${BACKEND:-cpu} device-id=${DEVICE_ID:-0} cuda-graphs=${CUDA_GRAPHS:-false} threads=$THREADS"
+ENGINE_ARGS="backend=${BACKEND:-cpu} device-id=${DEVICE_ID:-0} cuda-graphs=${CUDA_GRAPHS:-true} threads=$THREADS"
 # and for mode=sync
 SYNC_ARGS="$ENGINE_ARGS batch=${BATCH:-1}"
 

@@ -70,27 +70,30 @@ fn bench_rejects_zero_threads() {
 }
 
 /// `--backend cuda` times the CUDA engine on a GPU and, without one, the CPU engine it falls back to;
-/// the report names the backend that ran and whether CUDA graphs (`--cuda-graphs`) replayed.
+/// the report names the backend that ran and whether CUDA graphs replayed (on by default, off with
+/// `--no-cuda-graphs`; never on the CPU engine).
 #[test]
 fn bench_cuda_backend_reports_what_ran() {
-    let out = std::env::temp_dir().join(format!("dtfsal-cli-bench-cuda-{}.json", std::process::id()));
-    let run = Command::new(env!("CARGO_BIN_EXE_dtfsal"))
-        .args(["bench", "--config", "tiny", "--runs", "1", "--warmup", "0", "--no-python", "--backend", "cuda", "--fp16", "--cuda-graphs", "--json"])
-        .arg(&out)
-        .output()
-        .expect("runs dtfsal");
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "dtfsal bench --backend cuda failed\nstderr:\n{stderr}");
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&out).expect("JSON written")).expect("valid JSON");
-    let _ = std::fs::remove_file(&out);
-    let backend = doc["results"][0]["engine"]["backend"].as_str().expect("backend named").to_string();
-    // graphs run where CUDA does: asked for and captured on a GPU, not on the CPU engine it falls back to
-    let graphs = doc["results"][0]["engine"]["cuda_graphs"].as_bool().expect("cuda_graphs reported");
-    assert_eq!(graphs, dtfsal_engine::kernels::cuda_available());
-    if dtfsal_engine::kernels::cuda_available() {
-        assert_eq!(backend, "cuda-fp16");
-    } else {
-        assert_eq!(backend, "cpu");
-        assert!(stderr.contains("cuda backend unavailable"), "no fallback warning:\n{stderr}");
+    for graphs_flag in [None, Some("--no-cuda-graphs")] {
+        let out = std::env::temp_dir().join(format!("dtfsal-cli-bench-cuda-{}.json", std::process::id()));
+        let run = Command::new(env!("CARGO_BIN_EXE_dtfsal"))
+            .args(["bench", "--config", "tiny", "--runs", "1", "--warmup", "0", "--no-python", "--backend", "cuda", "--fp16", "--json"])
+            .arg(&out)
+            .args(graphs_flag)
+            .output()
+            .expect("runs dtfsal");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(run.status.success(), "dtfsal bench --backend cuda failed\nstderr:\n{stderr}");
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(&out).expect("JSON written")).expect("valid JSON");
+        let _ = std::fs::remove_file(&out);
+        let backend = doc["results"][0]["engine"]["backend"].as_str().expect("backend named").to_string();
+        let graphs = doc["results"][0]["engine"]["cuda_graphs"].as_bool().expect("cuda_graphs reported");
+        assert_eq!(graphs, dtfsal_engine::kernels::cuda_available() && graphs_flag.is_none(), "{graphs_flag:?}");
+        if dtfsal_engine::kernels::cuda_available() {
+            assert_eq!(backend, "cuda-fp16");
+        } else {
+            assert_eq!(backend, "cpu");
+            assert!(stderr.contains("cuda backend unavailable"), "no fallback warning:\n{stderr}");
+        }
     }
 }

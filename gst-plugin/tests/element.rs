@@ -372,20 +372,22 @@ fn maps_with(props: &str) -> Vec<SaliencyMeta> {
     samples.iter().map(|s| SaliencyMeta::from_buffer(s.buffer().unwrap()).expect("every buffer carries a map")).collect()
 }
 
-/// `cuda-graphs` is off by default; turned on, three clips (the first eager, then replays on a GPU) give
-/// the CPU engine's maps: equal without a GPU (the CPU fallback), within fp32 tolerance on one.
+/// `cuda-graphs` is on by default; on or off, three clips (with graphs: the first eager, then replays on
+/// a GPU) give the CPU engine's maps: equal without a GPU (the CPU fallback), within fp32 tolerance on one.
 #[test]
 fn cuda_graphs_property_matches_the_cpu_engine() {
     init();
     let e = gst::ElementFactory::make("dtfsal").build().unwrap();
-    assert!(!e.property::<bool>("cuda-graphs"));
-    e.set_property("cuda-graphs", true);
     assert!(e.property::<bool>("cuda-graphs"));
+    e.set_property("cuda-graphs", false);
+    assert!(!e.property::<bool>("cuda-graphs"));
 
     let cpu = maps_with("backend=cpu interval=8");
     assert_eq!(cpu.len(), 24);
-    let graphs = maps_with("backend=cuda cuda-graphs=true device-id=0 interval=8");
-    assert_same_maps(&graphs, &cpu, gpu_tolerance());
+    for graphs in [true, false] {
+        let maps = maps_with(&format!("backend=cuda cuda-graphs={graphs} device-id=0 interval=8"));
+        assert_same_maps(&maps, &cpu, gpu_tolerance());
+    }
 }
 
 /// 0 where a CUDA request falls back to the CPU engine (the same maps), the fp32 tolerance on a GPU.

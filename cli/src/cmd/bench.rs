@@ -89,10 +89,10 @@ pub struct Args {
     /// `--backend cuda`: fp16 GEMM operands on tensor cores.
     #[arg(long)]
     pub fp16: bool,
-    /// `--backend cuda`: replay one captured CUDA graph per clip after the first (off by default, not
-    /// yet run on a GPU; the report's `cuda_graphs` says whether they ran).
+    /// `--backend cuda`: launch every kernel of every clip, no CUDA graph replays (graphs are on by
+    /// default; the report's `cuda_graphs` says whether they ran).
     #[arg(long)]
-    pub cuda_graphs: bool,
+    pub no_cuda_graphs: bool,
     /// Internal (with --child): --weights is an .onnx file, run by ONNX Runtime's CPU provider.
     #[arg(long, hide = true)]
     pub child_onnx: bool,
@@ -264,7 +264,7 @@ fn child(a: &Args, weights: &Path, input: &Path) -> anyhow::Result<()> {
     };
     let model = match backend {
         Backend::Cuda { .. } => {
-            let graphs = a.cuda_graphs || cuda::graphs_from_env();
+            let graphs = cuda::graphs_from_env(!a.no_cuda_graphs);
             Model::from_weight_file_with_graphs(WeightFile::open(weights)?, backend, a.threads, graphs)?
         }
         _ => Model::load_with_threads(weights, backend, a.threads)?,
@@ -416,8 +416,8 @@ fn run_engine(a: &Args, weights: &Path, input: &Path, runs: usize, ort_lib: Opti
         if a.fp16 {
             cmd.arg("--fp16");
         }
-        if a.cuda_graphs {
-            cmd.arg("--cuda-graphs");
+        if a.no_cuda_graphs {
+            cmd.arg("--no-cuda-graphs");
         }
     }
     if let Some(lib) = ort_lib {

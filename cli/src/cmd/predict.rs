@@ -104,10 +104,10 @@ pub struct Args {
     /// `--backend cuda`: fp16 GEMM operands on tensor cores.
     #[arg(long)]
     pub fp16: bool,
-    /// `--backend cuda`: replay one captured CUDA graph per clip after the first (the element's
-    /// `cuda-graphs`; off by default, not yet run on a GPU).
+    /// `--backend cuda`: launch every kernel of every clip, no CUDA graph replays (the element's
+    /// `cuda-graphs=false`; graphs are on by default).
     #[arg(long)]
-    pub cuda_graphs: bool,
+    pub no_cuda_graphs: bool,
     /// TensorRT: keep built engines in DIR and reuse them (the first start builds, later ones load).
     #[arg(long, value_name = "DIR")]
     pub trt_cache_dir: Option<PathBuf>,
@@ -275,7 +275,7 @@ pub fn run(args: Args) -> Result<()> {
     if let BackendArg::Cuda = args.backend {
         sal.set_property_from_str("backend", if args.fp16 { "cuda-fp16" } else { "cuda" });
         sal.set_property("device-id", args.device_id);
-        sal.set_property("cuda-graphs", args.cuda_graphs);
+        sal.set_property("cuda-graphs", !args.no_cuda_graphs);
     }
     if let BackendArg::Onnx = args.backend {
         if args.weights.is_none() {

@@ -248,9 +248,11 @@ fn main() {
         }
         let cpu = Model::from_weight_file(open(), Backend::Cpu, 0).expect("cpu model");
         let t0 = Instant::now();
-        let g32 = Model::from_weight_file(open(), Backend::Cuda { device: a.device, fp16: false }, 0).expect("cuda model");
+        // eager models (every kernel launched) next to the graph ones, whatever the environment says
+        let eager = |fp16| Model::from_weight_file_with_graphs(open(), Backend::Cuda { device: a.device, fp16 }, 0, false).expect("cuda model");
+        let g32 = eager(false);
         let load_ms = t0.elapsed().as_secs_f64() * 1e3;
-        let g16 = Model::from_weight_file(open(), Backend::Cuda { device: a.device, fp16: true }, 0).expect("cuda fp16 model");
+        let g16 = eager(true);
         assert_eq!(g32.backend(), "cuda", "the cuda backend fell back to the CPU");
         let graphed = |fp16| Model::from_weight_file_with_graphs(open(), Backend::Cuda { device: a.device, fp16 }, 0, true).expect("cuda model with graphs");
         let (gg32, gg16) = (graphed(false), graphed(true));

@@ -186,9 +186,9 @@ impl Model {
 
     /// Builds the model from an opened weight file (checked: part, names, shapes, dtypes). CPU backend
     /// only: ONNX Runtime runs exported `.onnx` files ([`Model::load_onnx`]).
-    /// With [`Backend::Cuda`], CUDA graphs as `DTFSAL_CUDA_GRAPHS` says ([`cuda::graphs_from_env`]).
+    /// With [`Backend::Cuda`], CUDA graphs unless `DTFSAL_CUDA_GRAPHS=0` ([`cuda::graphs_from_env`]).
     pub fn from_weight_file(file: WeightFile, backend: Backend, threads: usize) -> Result<Self, ModelError> {
-        Self::from_weight_file_with_graphs(file, backend, threads, cuda::graphs_from_env())
+        Self::from_weight_file_with_graphs(file, backend, threads, cuda::graphs_from_env(true))
     }
 
     /// As [`Model::from_weight_file`], with CUDA graphs on or off whatever the environment says

@@ -83,7 +83,7 @@ impl Default for Settings {
             trt_cache_dir: String::new(),
             trt_workspace_mb: 0,
             device_id: 0,
-            cuda_graphs: false,
+            cuda_graphs: true,
             batch: 1,
             threads: 0,
             interval: 1,
@@ -469,11 +469,11 @@ impl ObjectImpl for Dtfsal {
                     .nick("CUDA graphs")
                     .blurb(
                         "backend=cuda|cuda-fp16: after the first clip, capture one forward pass as a CUDA graph \
-                         and replay it for every later clip (one launch instead of hundreds). Off by default: \
-                         not yet run on a GPU. A capture the driver refuses gives a warning and the engine \
-                         goes on eagerly; DTFSAL_CUDA_GRAPHS=1 in the environment turns it on as well",
+                         and replay it for every later clip (one launch instead of hundreds; the same maps). A \
+                         capture the driver refuses gives a warning and the engine goes on eagerly. \
+                         DTFSAL_CUDA_GRAPHS=0 or 1 in the environment overrides this",
                     )
-                    .default_value(false)
+                    .default_value(true)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("batch")
@@ -570,7 +570,7 @@ impl ObjectImpl for Dtfsal {
             "trt-cache-dir" => s.trt_cache_dir = value.get::<Option<String>>().ok().flatten().unwrap_or_default(),
             "trt-workspace-mb" => s.trt_workspace_mb = value.get().unwrap_or(0),
             "device-id" => s.device_id = value.get().unwrap_or(0),
-            "cuda-graphs" => s.cuda_graphs = value.get().unwrap_or(false),
+            "cuda-graphs" => s.cuda_graphs = value.get().unwrap_or(true),
             "batch" => s.batch = value.get::<u32>().unwrap_or(1).clamp(1, MAX_BATCH),
             "threads" => s.threads = value.get().unwrap_or(0),
             "interval" => s.interval = value.get::<u32>().unwrap_or(1).max(1),
@@ -1019,7 +1019,7 @@ impl AggregatorImpl for Dtfsal {
             Backend::Cpu => (Model::load_with_threads(&settings.model, EngineBackend::Cpu, threads), settings.model.clone()),
             Backend::Cuda | Backend::CudaFp16 => {
                 let b = EngineBackend::Cuda { device: settings.device_id.max(0) as usize, fp16: settings.backend == Backend::CudaFp16 };
-                let graphs = settings.cuda_graphs || cuda::graphs_from_env();
+                let graphs = cuda::graphs_from_env(settings.cuda_graphs);
                 let (file, name) = if settings.model.is_empty() {
                     (default_model::weight_file().map_err(ModelError::from), default_model::NAME.to_string())
                 } else {

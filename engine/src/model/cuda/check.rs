@@ -228,15 +228,16 @@ fn pool_tokens_parity(ctx: &Ctx, rng: &mut Rng, d: usize) -> Result<Parity, Kern
 /// The fused rel-pos + softmax kernels (f32 and f16 logits, in place; padded rows) against the CPU formula
 /// (`attention.rs` `add_rel_pos`).
 fn attention_parity(ctx: &Ctx, rng: &mut Rng) -> Result<Vec<Parity>, KernelError> {
-    // head dims: 16, and 96 (the paper model's; a multiple of 32 takes the f16 kernel's 8-lane dots)
-    let mut rows = attention_parity_d(ctx, rng, 16)?;
-    rows.extend(attention_parity_d(ctx, rng, 96)?);
+    // head dims 16 and 96 (the paper model's; a multiple of 32 takes the f16 kernel's 8-lane dots); key
+    // rows longer than one warp pass (256 logits) of the f16 kernel, 288 columns (kept in registers between
+    // its passes) and 1152 (over 1024: read again in the second pass)
+    let mut rows = attention_parity_d(ctx, rng, 16, [2, 11, 13])?;
+    rows.extend(attention_parity_d(ctx, rng, 96, [2, 23, 25])?);
     Ok(rows)
 }
 
-fn attention_parity_d(ctx: &Ctx, rng: &mut Rng, d: usize) -> Result<Vec<Parity>, KernelError> {
-    // a key row longer than one warp pass (256 logits) of the f16 kernel
-    let (heads, q_thw, k_thw) = (2, [2, 3, 4], [2, 11, 13]);
+fn attention_parity_d(ctx: &Ctx, rng: &mut Rng, d: usize, k_thw: [usize; 3]) -> Result<Vec<Parity>, KernelError> {
+    let (heads, q_thw) = (2, [2, 3, 4]);
     let nq = 1 + q_thw.iter().product::<usize>();
     let nk = 1 + k_thw.iter().product::<usize>();
     let q = rng.vec(heads * nq * d, 1.0);
@@ -269,14 +270,14 @@ fn attention_parity_d(ctx: &Ctx, rng: &mut Rng, d: usize) -> Result<Vec<Parity>,
     let ld = nk + 3;
     let mut s = ctx.gpu.upload(&pad(&logits, ld, 7.0))?;
     ctx.gpu.softmax_relpos(&mut s.view_mut(), ld, Some(rel()), nq, nk)?;
-    let f32_row = Parity::new(&format!("attention rel-pos + softmax (fused, padded rows), head dim {d}"), false, &ctx.gpu.download(&s)?, &pad(&want, ld, 7.0));
+    let f32_row = Parity::new(&format!("attention rel-pos + softmax (fused, padded rows), head dim {d}, {nk} keys"), false, &ctx.gpu.download(&s)?, &pad(&want, ld, 7.0));
     // f16 logits, f16 probabilities over them (the fp16 engine's path): NaN padding comes out zero
     let ld = (nk + 1).next_multiple_of(8);
     let to16 = |v: &[f32]| -> Vec<u16> { v.iter().map(|x| half::f16::from_f32(*x).to_bits()).collect() };
     let mut s16 = ctx.gpu.upload(&to16(&pad(&logits, ld, f32::NAN)))?;
     ctx.gpu.softmax_relpos_f16(&mut s16.view_mut(), ld, Some(rel()), nq, nk)?;
     let in_place: Vec<f32> = ctx.gpu.download(&s16)?.into_iter().map(|b| half::f16::from_bits(b).to_f32()).collect();
-    let f16_label = format!("attention rel-pos + softmax, f16 logits in place (padded rows), head dim {d}");
+    let f16_label = format!("attention rel-pos + softmax, f16 logits in place (padded rows), head dim {d}, {nk} keys");
     Ok(vec![f32_row, Parity::new(&f16_label, true, &in_place, &pad(&want, ld, 0.0))])
 }
 

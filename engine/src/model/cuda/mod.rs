@@ -70,10 +70,15 @@ enum InFlight {
     Eager(DTensor),
 }
 
-/// Whether `DTFSAL_CUDA_GRAPHS` asks for CUDA graphs (`1`, `true`, `yes`, `on`). Off by default until a
-/// GPU run of `dtfsal-gpu-check` has compared replayed maps with eager ones.
-pub fn graphs_from_env() -> bool {
-    std::env::var("DTFSAL_CUDA_GRAPHS").is_ok_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+/// Whether to replay CUDA graphs: `DTFSAL_CUDA_GRAPHS` when it says (`1`/`true`/`yes`/`on` or
+/// `0`/`false`/`no`/`off`), else `setting` (the element property or CLI flag; on by default since
+/// `dtfsal-gpu-check` found replayed maps equal to eager ones on an H100).
+pub fn graphs_from_env(setting: bool) -> bool {
+    match std::env::var("DTFSAL_CUDA_GRAPHS").map(|v| v.to_ascii_lowercase()).as_deref() {
+        Ok("1" | "true" | "yes" | "on") => true,
+        Ok("0" | "false" | "no" | "off") => false,
+        _ => setting,
+    }
 }
 
 impl From<KernelError> for ModelError {
