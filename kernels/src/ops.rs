@@ -407,6 +407,12 @@ impl Gpu {
         let n = c * out.iter().product::<usize>();
         let (xp, yp) = (x.need(c * thw.iter().product::<usize>(), "trilinear x"), y.need(n, "trilinear y"));
         let (cc, t, h, w, to, ho, wo, acc) = (i(c), i(thw[0]), i(thw[1]), i(thw[2]), i(out[0]), i(out[1]), i(out[2]), accumulate as i32);
+        // a 3-D grid (no index divisions) where rows and (channel, frame) pairs fit its y and z limits
+        if out[1] <= 65_535 && c * out[0] <= 65_535 && n > 0 {
+            let tx = out[2].next_power_of_two().clamp(32, 256) as u32;
+            let cfg = LaunchConfig { grid_dim: ((out[2] as u32).div_ceil(tx), out[1] as u32, (c * out[0]) as u32), block_dim: (tx, 1, 1), shared_mem_bytes: 0 };
+            return launch!(self, "trilinear3d", cfg; xp, yp, cc, t, h, w, to, ho, wo, acc);
+        }
         launch!(self, "trilinear", grid_for(n); xp, yp, cc, t, h, w, to, ho, wo, acc)
     }
 
