@@ -10,22 +10,27 @@ __device__ __forceinline__ void axis_tap(int d, int n_in, int n_out, int* i0, in
     *l = src - (float)a;
 }
 
+// The value at output (oz, oy, ox) of channel ch of x [C, T, H, W] resampled to [To, Ho, Wo].
+__device__ __forceinline__ float trilinear_at(const float* x, int ch, int oz, int oy, int ox, int t, int h, int w, int to, int ho, int wo) {
+    int z0, z1, y0, y1, x0, x1;
+    float lz, ly, lx;
+    axis_tap(oz, t, to, &z0, &z1, &lz);
+    axis_tap(oy, h, ho, &y0, &y1, &ly);
+    axis_tap(ox, w, wo, &x0, &x1, &lx);
+    const float* base = x + (long long)ch * t * h * w;
+    const float* p0 = base + (long long)z0 * h * w;
+    const float* p1 = base + (long long)z1 * h * w;
+    float b0 = (1.0f - ly) * ((1.0f - lx) * p0[y0 * w + x0] + lx * p0[y0 * w + x1]) + ly * ((1.0f - lx) * p0[y1 * w + x0] + lx * p0[y1 * w + x1]);
+    float b1 = (1.0f - ly) * ((1.0f - lx) * p1[y0 * w + x0] + lx * p1[y0 * w + x1]) + ly * ((1.0f - lx) * p1[y1 * w + x0] + lx * p1[y1 * w + x1]);
+    return (1.0f - lz) * b0 + lz * b1;
+}
+
 // x [C, T, H, W] -> y [C, To, Ho, Wo]; accumulate: y += instead of y =.
 extern "C" __global__ void trilinear(const float* x, float* y, int c, int t, int h, int w, int to, int ho, int wo, int accumulate) {
     FOR_EACH(i, (long long)c * to * ho * wo) {
         int ox = i % wo, oy = (i / wo) % ho, oz = (i / (wo * ho)) % to;
         int ch = i / (wo * ho * to);
-        int z0, z1, y0, y1, x0, x1;
-        float lz, ly, lx;
-        axis_tap(oz, t, to, &z0, &z1, &lz);
-        axis_tap(oy, h, ho, &y0, &y1, &ly);
-        axis_tap(ox, w, wo, &x0, &x1, &lx);
-        const float* base = x + (long long)ch * t * h * w;
-        const float* p0 = base + (long long)z0 * h * w;
-        const float* p1 = base + (long long)z1 * h * w;
-        float b0 = (1.0f - ly) * ((1.0f - lx) * p0[y0 * w + x0] + lx * p0[y0 * w + x1]) + ly * ((1.0f - lx) * p0[y1 * w + x0] + lx * p0[y1 * w + x1]);
-        float b1 = (1.0f - ly) * ((1.0f - lx) * p1[y0 * w + x0] + lx * p1[y0 * w + x1]) + ly * ((1.0f - lx) * p1[y1 * w + x0] + lx * p1[y1 * w + x1]);
-        float v = (1.0f - lz) * b0 + lz * b1;
+        const float v = trilinear_at(x, ch, oz, oy, ox, t, h, w, to, ho, wo);
         y[i] = accumulate ? y[i] + v : v;
     }
 }
@@ -37,18 +42,7 @@ extern "C" __global__ void trilinear3d(const float* x, float* y, int c, int t, i
     const int ox = blockIdx.x * blockDim.x + threadIdx.x, oy = blockIdx.y, cz = blockIdx.z;
     if (ox >= wo) return;
     const int ch = cz / to, oz = cz - ch * to;
-    int z0, z1, y0, y1, x0, x1;
-    float lz, ly, lx;
-    axis_tap(oz, t, to, &z0, &z1, &lz);
-    axis_tap(oy, h, ho, &y0, &y1, &ly);
-    axis_tap(ox, w, wo, &x0, &x1, &lx);
-    const float* base = x + (long long)ch * t * h * w;
-    const float* p0 = base + (long long)z0 * h * w;
-    const float* p1 = base + (long long)z1 * h * w;
-    float b0 = (1.0f - ly) * ((1.0f - lx) * p0[y0 * w + x0] + lx * p0[y0 * w + x1]) + ly * ((1.0f - lx) * p0[y1 * w + x0] + lx * p0[y1 * w + x1]);
-    float b1 = (1.0f - ly) * ((1.0f - lx) * p1[y0 * w + x0] + lx * p1[y0 * w + x1]) + ly * ((1.0f - lx) * p1[y1 * w + x0] + lx * p1[y1 * w + x1]);
-    float v = (1.0f - lz) * b0 + lz * b1;
+    const float v = trilinear_at(x, ch, oz, oy, ox, t, h, w, to, ho, wo);
     const long long i = ((long long)cz * ho + oy) * wo + ox;
     y[i] = accumulate ? y[i] + v : v;
 }
-
