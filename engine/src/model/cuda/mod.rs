@@ -74,9 +74,14 @@ enum InFlight {
 /// `0`/`false`/`no`/`off`), else `setting` (the element property or CLI flag; on by default since
 /// `dtfsal-gpu-check` found replayed maps equal to eager ones on an H100).
 pub fn graphs_from_env(setting: bool) -> bool {
-    match std::env::var("DTFSAL_CUDA_GRAPHS").map(|v| v.to_ascii_lowercase()).as_deref() {
-        Ok("1" | "true" | "yes" | "on") => true,
-        Ok("0" | "false" | "no" | "off") => false,
+    graphs_override(std::env::var("DTFSAL_CUDA_GRAPHS").ok().as_deref(), setting)
+}
+
+/// [`graphs_from_env`] on the variable's value (`None`: unset); an unrecognised value leaves `setting`.
+fn graphs_override(env: Option<&str>, setting: bool) -> bool {
+    match env.map(str::to_ascii_lowercase).as_deref() {
+        Some("1" | "true" | "yes" | "on") => true,
+        Some("0" | "false" | "no" | "off") => false,
         _ => setting,
     }
 }
@@ -312,4 +317,24 @@ fn time_passes<T>(ctx: &Ctx, runs: usize, mut prepare: impl FnMut() -> Res<T>, m
 /// The clip's video and (AV models) audio on the device.
 fn upload_clip(ctx: &Ctx, clip: &Clip) -> Res<(DTensor, Option<DTensor>)> {
     Ok((DTensor::upload(ctx, &clip.video)?, clip.audio.as_ref().map(|a| DTensor::upload(ctx, a)).transpose()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::graphs_override;
+
+    #[test]
+    fn the_environment_overrides_the_graphs_setting_either_way() {
+        for setting in [false, true] {
+            assert_eq!(graphs_override(None, setting), setting);
+            assert_eq!(graphs_override(Some("maybe"), setting), setting);
+            assert_eq!(graphs_override(Some(""), setting), setting);
+            for on in ["1", "true", "YES", "On"] {
+                assert!(graphs_override(Some(on), setting), "{on}");
+            }
+            for off in ["0", "false", "No", "OFF"] {
+                assert!(!graphs_override(Some(off), setting), "{off}");
+            }
+        }
+    }
 }
