@@ -293,8 +293,8 @@ impl Drop for Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dtfsal_engine::audio::CLIP_AUDIO_SHAPE;
     use dtfsal_engine::model::Backend;
+    use dtfsal_engine::model::cuda::check::random_clip;
     use dtfsal_engine::tensor::Tensor;
 
     fn tiny() -> Arc<Model> {
@@ -304,12 +304,7 @@ mod tests {
 
     /// A valid clip whose content depends on `seed`.
     fn clip(model: &Model, seed: u64) -> Clip {
-        let c = model.config();
-        let shape = [3, c.clip_len, c.height, c.width];
-        let n: usize = shape.iter().product();
-        let video = (0..n).map(|i| ((i as u64 * 2_654_435_761 + seed * 97) % 1000) as f32 / 500.0 - 1.0).collect();
-        let audio = vec![seed as f32 * 0.1; CLIP_AUDIO_SHAPE.iter().product()];
-        Clip { video: Tensor::from_vec(&shape, video), audio: Some(Tensor::from_vec(&CLIP_AUDIO_SHAPE, audio)) }
+        random_clip(model.config(), seed)
     }
 
     /// A pass that `predict_batch` rejects (one bad clip) is rerun clip by clip: every job gets its own

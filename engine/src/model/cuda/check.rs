@@ -229,8 +229,7 @@ fn pool_tokens_parity(ctx: &Ctx, rng: &mut Rng, d: usize) -> Result<Parity, Kern
 /// (`attention.rs` `add_rel_pos`).
 fn attention_parity(ctx: &Ctx, rng: &mut Rng) -> Result<Vec<Parity>, KernelError> {
     // head dims 16 and 96 (the paper model's; a multiple of 32 takes the f16 kernel's 8-lane dots); key
-    // rows longer than one warp pass (256 logits) of the f16 kernel, 288 columns (kept in registers between
-    // its passes) and 1152 (over 1024: read again in the second pass)
+    // rows longer than one warp pass (256 logits) of the f16 kernel: 287 keys, and 1151 (five passes)
     let mut rows = attention_parity_d(ctx, rng, 16, [2, 11, 13])?;
     rows.extend(attention_parity_d(ctx, rng, 96, [2, 23, 25])?);
     Ok(rows)
