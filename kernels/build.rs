@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Kernel sources in concatenation order (helpers first); `src/source.rs` lists the same files.
-const SOURCES: [&str; 12] = [
+const SOURCES: [&str; 13] = [
     "common.cuh",
     "elementwise.cu",
     "layernorm.cu",
@@ -17,6 +17,7 @@ const SOURCES: [&str; 12] = [
     "conv.cu",
     "deform.cu",
     "attention.cu",
+    "flash_attention.cu",
     "resize.cu",
     "amfb.cu",
     "tokens.cu",

@@ -14,6 +14,7 @@ pub mod device;
 pub mod gemm;
 pub mod graph;
 pub mod ops;
+pub mod reference;
 pub mod source;
 
 pub use buffer::{Buf, View, ViewMut};

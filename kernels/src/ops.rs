@@ -400,6 +400,42 @@ impl Gpu {
         launch!(self, "attn_merge_h", grid_for(n); op, qp, mp, hh, nqi, dd, r)
     }
 
+    // ---- flash_attention.cu ---------------------------------------------------------------------
+
+    /// Whether [`Gpu::attention_flash_f16`] has a kernel for head dim `d` with a `k_thw` key grid: head
+    /// dims 48, 64 and 96, and shared memory (the K and V tiles, four warps' rel-pos dots) within the
+    /// default 48 KB.
+    pub fn attention_flash_supported(d: usize, k_thw: [usize; 3]) -> bool {
+        let kk: usize = k_thw.iter().sum();
+        let tiles = 2 * 64 * (d + 8) * 2 + 64 * 4;
+        matches!(d, 48 | 64 | 96) && tiles + 4 * (16 * (kk + 2) + d) * 4 <= 48 * 1024
+    }
+
+    /// Pooling attention in one kernel (fp16 mode): `merged [nq, heads*d]` (f16) =
+    /// `softmax(scale q·kᵀ + rel) v`, plus `q` on spatial queries when `residual`. `q [heads, nq, d]` f32
+    /// (unscaled; the rel-pos dots use it too), `k` and `v` f16 with head h's `nk` keys at rows `h*nk..`
+    /// (spare rows after the last head are allowed). q·kᵀ and P·v run on the tensor cores with f32
+    /// accumulation; the logits never leave registers. See [`Gpu::attention_flash_supported`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn attention_flash_f16(&self, k: View<u16>, v: View<u16>, rel: RelPosBias, merged: &mut ViewMut<u16>, heads: usize, nq: usize, nk: usize, residual: bool) -> Result<(), KernelError> {
+        let d = rel.d;
+        assert!(Self::attention_flash_supported(d, rel.k_thw), "flash attention: no kernel for head dim {d} with key grid {:?}", rel.k_thw);
+        assert_eq!(1 + rel.k_thw.iter().product::<usize>(), nk, "flash attention: key grid");
+        assert_eq!(1 + rel.q_thw.iter().product::<usize>(), nq, "flash attention: query grid");
+        let t = |a: usize, tab: View<f32>| tab.need(rel.q_thw[a] * rel.k_thw[a] * d, "rel-pos table");
+        let (qp, tp, hp, wp, kp) = (rel.q.need(heads * nq * d, "flash q"), t(0, rel.tables[0]), t(1, rel.tables[1]), t(2, rel.tables[2]), rel.keys.need(nk - 1, "flash keys"));
+        let (kb, vb, mp) = (k.need(heads * nk * d, "flash k"), v.need(heads * nk * d, "flash v"), merged.need(nq * heads * d, "flash merged"));
+        let kk: usize = rel.k_thw.iter().sum();
+        let cfg = LaunchConfig { grid_dim: (nq.div_ceil(64) as u32, heads as u32, 1), block_dim: (128, 1, 1), shared_mem_bytes: (4 * (16 * (kk + 2) + d) * 4) as u32 };
+        let (hh, nqi, nki, qh, qw, kt, kh, kw) = (i(heads), i(nq), i(nk), i(rel.q_thw[1]), i(rel.q_thw[2]), i(rel.k_thw[0]), i(rel.k_thw[1]), i(rel.k_thw[2]));
+        let (scale, res) = (1.0f32 / (d as f32).sqrt(), residual as i32);
+        match d {
+            48 => launch!(self, "attention_flash_h48", cfg; qp, kb, vb, tp, hp, wp, kp, mp, hh, nqi, nki, qh, qw, kt, kh, kw, scale, res),
+            64 => launch!(self, "attention_flash_h64", cfg; qp, kb, vb, tp, hp, wp, kp, mp, hh, nqi, nki, qh, qw, kt, kh, kw, scale, res),
+            _ => launch!(self, "attention_flash_h96", cfg; qp, kb, vb, tp, hp, wp, kp, mp, hh, nqi, nki, qh, qw, kt, kh, kw, scale, res),
+        }
+    }
+
     // ---- resize.cu ------------------------------------------------------------------------------
 
     /// Trilinear `x [C, T, H, W] -> y [C, To, Ho, Wo]` (align_corners=False); `accumulate`: `y +=`.

@@ -8,7 +8,7 @@ pub static FATBIN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/dtfsal_kern
 pub const FATBIN_NVCC: &str = env!("DTFSAL_FATBIN_NVCC");
 
 /// Every source file, helpers first (the build script's `SOURCES` order).
-pub const SOURCES: [(&str, &str); 12] = [
+pub const SOURCES: [(&str, &str); 13] = [
     ("common.cuh", include_str!("../cuda/common.cuh")),
     ("elementwise.cu", include_str!("../cuda/elementwise.cu")),
     ("layernorm.cu", include_str!("../cuda/layernorm.cu")),
@@ -16,6 +16,7 @@ pub const SOURCES: [(&str, &str); 12] = [
     ("conv.cu", include_str!("../cuda/conv.cu")),
     ("deform.cu", include_str!("../cuda/deform.cu")),
     ("attention.cu", include_str!("../cuda/attention.cu")),
+    ("flash_attention.cu", include_str!("../cuda/flash_attention.cu")),
     ("resize.cu", include_str!("../cuda/resize.cu")),
     ("amfb.cu", include_str!("../cuda/amfb.cu")),
     ("tokens.cu", include_str!("../cuda/tokens.cu")),

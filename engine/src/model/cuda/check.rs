@@ -146,6 +146,11 @@ pub fn kernel_parity(device: usize, fp16: bool) -> Result<Vec<Parity>, KernelErr
     GDeform::new(&ctx, &dc)?.forward_into(&ctx, &DTensor::upload(&ctx, &x)?, &DTensor::upload(&ctx, &offs)?, &mut gy.view_mut(), Act::None)?;
     out.push(Parity::new(&tag("deformable conv (im2col + gemm)"), fp16, &dl(&ctx, &gy)?, dc.forward(&x, &offs).data()));
     out.extend(attention_parity(&ctx, &mut rng)?);
+    if fp16 {
+        for (d, k_thw) in [(96, [2, 23, 25]), (48, [2, 6, 11])] {
+            out.push(flash_attention_parity(&ctx, &mut rng, d, k_thw)?);
+        }
+    }
     for d in [8, 6] {
         out.push(pool_tokens_parity(&ctx, &mut rng, d)?);
     }
@@ -278,6 +283,32 @@ fn attention_parity_d(ctx: &Ctx, rng: &mut Rng, d: usize, k_thw: [usize; 3]) -> 
     let in_place: Vec<f32> = ctx.gpu.download(&s16)?.into_iter().map(|b| half::f16::from_bits(b).to_f32()).collect();
     let f16_label = format!("attention rel-pos + softmax, f16 logits in place (padded rows), head dim {d}, {nk} keys");
     Ok(vec![f32_row, Parity::new(&f16_label, true, &in_place, &pad(&want, ld, 0.0))])
+}
+
+/// The fused attention kernel (fp16 only) against `dtfsal_kernels::reference::pooling_attention`: 71
+/// queries (the second 64-query block partly empty) of 2 heads, `k_thw` keys over several 64-key tiles
+/// (the last one partial), rel-pos and residual pooling, k and v with spare rows after the last head as
+/// the encoder pools them.
+fn flash_attention_parity(ctx: &Ctx, rng: &mut Rng, d: usize, k_thw: [usize; 3]) -> Result<Parity, KernelError> {
+    let (heads, q_thw) = (2, [2, 5, 7]);
+    let nq = 1 + q_thw.iter().product::<usize>();
+    let nk = 1 + k_thw.iter().product::<usize>();
+    let to16 = |v: &[f32]| -> Vec<u16> { v.iter().map(|x| half::f16::from_f32(*x).to_bits()).collect() };
+    let round = |v: &[f32]| -> Vec<f32> { v.iter().map(|x| half::f16::from_f32(*x).to_f32()).collect() };
+    let q = rng.vec(heads * nq * d, 1.0);
+    let (k, v) = (round(&rng.vec(heads * nk * d, 0.35)), round(&rng.vec(heads * nk * d, 1.0)));
+    let tabs: Vec<Vec<f32>> = (0..3).map(|i| rng.vec(q_thw[i] * k_thw[i] * d, 0.15)).collect();
+    let want = dtfsal_kernels::reference::pooling_attention(&q, &k, &v, Some([&tabs[0], &tabs[1], &tabs[2]]), heads, d, q_thw, k_thw, true);
+    let spare = |x: &[f32]| -> Vec<u16> { to16(&[x, &[0.5f32; 8 * 96][..5 * d]].concat()) };
+    let (gk, gv) = (ctx.gpu.upload(&spare(&k))?, ctx.gpu.upload(&spare(&v))?);
+    let gq = ctx.gpu.upload(&q)?;
+    let gt: Vec<_> = tabs.iter().map(|t| ctx.gpu.upload(t)).collect::<Result<_, _>>()?;
+    let keys = ctx.gpu.upload(&RelPosBias::key_table(k_thw))?;
+    let rel = RelPosBias { q: gq.view(), tables: [gt[0].view(), gt[1].view(), gt[2].view()], keys: keys.view(), d, q_thw, k_thw };
+    let mut merged = ctx.gpu.upload(&vec![0x7e00u16; nq * heads * d])?;  // NaN: an unwritten element fails
+    ctx.gpu.attention_flash_f16(gk.view(), gv.view(), rel, &mut merged.view_mut(), heads, nq, nk, true)?;
+    let got: Vec<f32> = ctx.gpu.download(&merged)?.into_iter().map(|b| half::f16::from_bits(b).to_f32()).collect();
+    Ok(Parity::new(&format!("fused flash attention (tensor cores, rel-pos, residual), head dim {d}, {nq} queries, {nk} keys"), true, &got, &want))
 }
 
 /// AMFB GAP + score (Linear + sigmoid) + weighted sum against `amfb.rs`.

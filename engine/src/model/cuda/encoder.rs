@@ -3,7 +3,7 @@
 //! batched cuBLAS products with the rel-pos terms added inside the softmax kernel.
 
 use dtfsal_kernels::gemm::Batch;
-use dtfsal_kernels::{Act, Buf, ConvGeom, Mat, RelPosBias};
+use dtfsal_kernels::{Act, Buf, ConvGeom, Gpu, Mat, RelPosBias};
 
 use super::layers::{Ctx, DTensor, GConv, GLayerNorm, GLinear, GemmIn, Res, matmul};
 use crate::config::ModelConfig;
@@ -251,6 +251,14 @@ impl Attention {
         let ld = nk.next_multiple_of(8);
         let scale = 1.0 / (d as f32).sqrt();
         let batch = |sa: usize, sb: usize, sc: usize| Batch { count: heads, stride_a: sa, stride_b: sb, stride_c: sc };
+        if ctx.fp16 && ctx.flash_attention && Gpu::attention_flash_supported(d, rel.k_thw) {
+            // one kernel: logits, rel-pos, softmax, P v, residual pooling and the head merge
+            let (GemmIn::F16(kh), GemmIn::F16(vh)) = (k, v) else { unreachable!("fp16 mode pools k and v into f16") };
+            let mut merged = ctx.gpu.uninit::<u16>(nq * heads * d)?;
+            ctx.gpu.attention_flash_f16(kh.view(), vh.view(), rel, &mut merged.view_mut(), heads, nq, nk, true)?;
+            ctx.lap(|| format!("encoder.block{b}.attn.flash"));
+            return Ok(GemmIn::F16(merged));
+        }
         let mut o = DTensor::empty(ctx, &[heads, nq, d])?;
         if ctx.fp16 {
             // as fp16 autocast: f16 logits [heads, nq, ld] = (q / sqrt d) kᵀ over all ld keys (see `forward`),

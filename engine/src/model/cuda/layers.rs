@@ -19,6 +19,8 @@ pub(crate) type Res<T> = Result<T, KernelError>;
 pub(crate) struct Ctx {
     pub gpu: Gpu,
     pub fp16: bool,
+    /// fp16 attention as one fused kernel where one exists ([`super::flash_attention_from_env`]).
+    pub flash_attention: bool,
     /// Set by `DTFSAL_PROFILE`: the time of the last lap (see [`Ctx::lap`]).
     pub profile: Option<std::cell::Cell<std::time::Instant>>,
 }
@@ -26,7 +28,7 @@ pub(crate) struct Ctx {
 impl Ctx {
     pub fn new(gpu: Gpu, fp16: bool) -> Self {
         let profile = std::env::var_os("DTFSAL_PROFILE").map(|_| std::cell::Cell::new(std::time::Instant::now()));
-        Self { gpu, fp16, profile }
+        Self { gpu, fp16, flash_attention: super::flash_attention_from_env(), profile }
     }
 
     /// With `DTFSAL_PROFILE` set: waits for the stream and prints the wall time since the last lap under

@@ -77,7 +77,16 @@ pub fn graphs_from_env(setting: bool) -> bool {
     graphs_override(std::env::var("DTFSAL_CUDA_GRAPHS").ok().as_deref(), setting)
 }
 
-/// [`graphs_from_env`] on the variable's value (`None`: unset); an unrecognised value leaves `setting`.
+/// Whether the encoder's fp16 attention runs as one fused kernel (`attention_flash_h*`: q·kᵀ, rel-pos,
+/// softmax, P·v and the head merge, no logits matrix in memory) instead of the three-pass path (cuBLAS,
+/// `softmax_relpos_h`, cuBLAS): `DTFSAL_CUDA_FLASH_ATTENTION=1`. Off by default: the kernel passes its
+/// emulated test (`kernels/tests/emulated.rs`) but has not yet run on a GPU; `dtfsal-gpu-check` compares
+/// both paths. Head dims without a flash kernel take the three-pass path either way.
+pub fn flash_attention_from_env() -> bool {
+    graphs_override(std::env::var("DTFSAL_CUDA_FLASH_ATTENTION").ok().as_deref(), false)
+}
+
+/// An on/off variable's value (`None`: unset) over `setting`; an unrecognised value leaves `setting`.
 fn graphs_override(env: Option<&str>, setting: bool) -> bool {
     match env.map(str::to_ascii_lowercase).as_deref() {
         Some("1" | "true" | "yes" | "on") => true,
@@ -173,7 +182,7 @@ impl CudaNet {
         while lanes.len() + 1 < want {
             let gpu = first.ctx.gpu.fork()?;
             let graph = if self.graphs { GraphMode::Pending } else { GraphMode::Off };
-            lanes.push(Session { graph, ctx: Ctx { gpu, fp16: self.fp16, profile: None } });
+            lanes.push(Session { graph, ctx: Ctx { gpu, fp16: self.fp16, flash_attention: first.ctx.flash_attention, profile: None } });
         }
         let mut sessions: Vec<&mut Session> = std::iter::once(&mut *first).chain(lanes.iter_mut()).take(want).collect();
         let mut maps = Vec::with_capacity(clips.len());
@@ -322,6 +331,30 @@ fn upload_clip(ctx: &Ctx, clip: &Clip) -> Res<(DTensor, Option<DTensor>)> {
 #[cfg(test)]
 mod tests {
     use super::graphs_override;
+    use crate::config::{ModelConfig, Variant};
+    use crate::model::attention::pooled;
+    use crate::model::encoder::block_settings;
+
+    /// Every encoder block of the paper model has a fused attention kernel (no silent fall-back to the
+    /// three-pass path when `DTFSAL_CUDA_FLASH_ATTENTION` is on); the tiny model's first stage (head dim 24)
+    /// has none.
+    #[test]
+    fn flash_attention_covers_the_paper_model() {
+        let covered = |cfg: &ModelConfig| -> Vec<bool> {
+            let mut thw = [cfg.clip_len / 2, cfg.height / 4, cfg.width / 4];
+            block_settings(cfg)
+                .iter()
+                .map(|b| {
+                    let ok = dtfsal_kernels::Gpu::attention_flash_supported(b.cout / b.heads, pooled(thw, b.stride_kv));
+                    thw = pooled(thw, b.stride_q);
+                    ok
+                })
+                .collect()
+        };
+        assert!(covered(&ModelConfig::full(Variant::AudioVisual)).iter().all(|&ok| ok));
+        let tiny = covered(&ModelConfig::tiny(Variant::AudioVisual));
+        assert!(!tiny[0] && tiny[1..].iter().all(|&ok| ok), "{tiny:?}");
+    }
 
     #[test]
     fn the_environment_overrides_the_graphs_setting_either_way() {
