@@ -296,6 +296,16 @@ impl Gpu {
         if half { launch!(self, "im2col3d_f16", cfg; xp, cp, g) } else { launch!(self, "im2col3d_f32", cfg; xp, cp, g) }
     }
 
+    /// [`Gpu::im2col3d`] into f16 columns, eight output positions a thread and one 16-byte store a row
+    /// (`im2col3d_f16x8`; the same values bit for bit). The output positions must be a multiple of 8.
+    pub fn im2col3d_f16x8(&self, x: View<f32>, col: &mut ViewMut<u16>, g: ConvGeom) -> Result<(), KernelError> {
+        let np = g.out_positions();
+        assert!(np.is_multiple_of(8), "im2col3d_f16x8: {np} output positions are not a multiple of 8");
+        let (xp, cp) = (x.need(g.in_len(), "im2col x"), col.need(g.c as usize * g.kernel_volume() * np, "im2col col"));
+        let cfg = LaunchConfig { grid_dim: ((np as u32 / 8).div_ceil(128).max(1), (g.c as u32).clamp(1, 65_535), 1), block_dim: (128, 1, 1), shared_mem_bytes: 0 };
+        launch!(self, "im2col3d_f16x8", cfg; xp, cp, g)
+    }
+
     /// Depthwise Conv3d: `x [C, T, H, W]`, `w [C, kt, kh, kw]` -> `y [C, To, Ho, Wo]`.
     pub fn dwconv3d(&self, x: View<f32>, w: View<f32>, bias: Option<View<f32>>, y: &mut ViewMut<f32>, g: ConvGeom) -> Result<(), KernelError> {
         let c = g.c as usize;

@@ -164,16 +164,22 @@ impl Case {
                 }
             }
         }
-        let dir = bin.parent().unwrap();
-        let tag = format!("{}-{}-{}", std::process::id(), self.d, residual as u8);
-        let (input, output) = (dir.join(format!("in-{tag}")), dir.join(format!("out-{tag}")));
-        std::fs::write(&input, bytes).unwrap();
-        let run = Command::new(bin).arg(&input).arg(&output).output().unwrap();
-        assert!(run.status.success(), "emulated kernel failed: {}", String::from_utf8_lossy(&run.stderr));
-        let raw = std::fs::read(&output).unwrap();
-        let _ = (std::fs::remove_file(&input), std::fs::remove_file(&output));
-        raw.chunks(2).map(|c| f32_of(u16::from_le_bytes([c[0], c[1]]))).collect()
+        run_driver(bin, &bytes).chunks(2).map(|c| f32_of(u16::from_le_bytes([c[0], c[1]]))).collect()
     }
+}
+
+/// Runs an emulation driver on `input` (written to a file next to it), returns its output file's bytes.
+fn run_driver(bin: &Path, input: &[u8]) -> Vec<u8> {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let dir = bin.parent().unwrap();
+    let tag = format!("{}-{}", std::process::id(), RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    let (inp, out) = (dir.join(format!("in-{tag}")), dir.join(format!("out-{tag}")));
+    std::fs::write(&inp, input).unwrap();
+    let run = Command::new(bin).arg(&inp).arg(&out).output().unwrap();
+    assert!(run.status.success(), "emulated kernel failed: {}", String::from_utf8_lossy(&run.stderr));
+    let raw = std::fs::read(&out).unwrap();
+    let _ = (std::fs::remove_file(&inp), std::fs::remove_file(&out));
+    raw
 }
 
 /// max |got - want| / max |want| (NaN or inf: infinite), as gpu-check's `Parity`.
@@ -210,6 +216,68 @@ fn flash_attention_matches_the_formula() {
                 let without = case.reference(&x, false, residual);
                 assert!(rel_err(&without, &want) > 0.1, "rel-pos terms too small to be tested");
             }
+        }
+    }
+}
+
+/// `col [C*kt*kh*kw, To*Ho*Wo]` of `x [C, T, H, W]`, zero padding, as f16 bits (the formula `GConv` feeds
+/// cuBLAS with in fp16 mode).
+fn im2col_reference(x: &[f32], [c, t, h, w]: [usize; 4], k: [usize; 3], s: [usize; 3], p: [usize; 3], o: [usize; 3]) -> Vec<u16> {
+    let np = o.iter().product::<usize>();
+    let mut col = vec![0u16; c * k.iter().product::<usize>() * np];
+    let mut row = 0;
+    for ci in 0..c {
+        for dz in 0..k[0] {
+            for dy in 0..k[1] {
+                for dx in 0..k[2] {
+                    for (pos, out) in col[row * np..(row + 1) * np].iter_mut().enumerate() {
+                        let (oz, oy, ox) = (pos / (o[1] * o[2]), (pos / o[2]) % o[1], pos % o[2]);
+                        let (iz, iy, ix) = ((oz * s[0] + dz) as isize - p[0] as isize, (oy * s[1] + dy) as isize - p[1] as isize, (ox * s[2] + dx) as isize - p[2] as isize);
+                        let inside = (0..t as isize).contains(&iz) && (0..h as isize).contains(&iy) && (0..w as isize).contains(&ix);
+                        *out = f16(if inside { x[((ci * t + iz as usize) * h + iy as usize) * w + ix as usize] } else { 0.0 });
+                    }
+                    row += 1;
+                }
+            }
+        }
+    }
+    col
+}
+
+/// im2col3d_f16 and im2col3d_f16x8 (eight positions a thread, 16-byte stores) against the formula, bit for
+/// bit, on the geometries of the model's convolutions: the decoders' temporal convs (k 2x3x3, stride
+/// 2x1x1), AMFB's 1x5x5 and 1x3x3, the patch embedding (k 3x7x7, stride 2x4x4) and a 1x1x1; eight-position
+/// groups that wrap across rows and frames.
+#[test]
+fn im2col_kernels_match_the_formula() {
+    let Some(bin) = build(&["common.cuh", "conv.cu"], "im2col_main.cpp") else { return };
+    let mut rng = Rng(5);
+    // (x [c, t, h, w], kernel, stride, pad)
+    type Geom = ([usize; 4], [usize; 3], [usize; 3], [usize; 3]);
+    let geoms: [Geom; 6] = [
+        ([3, 4, 5, 12], [2, 3, 3], [2, 1, 1], [0, 1, 1]),
+        ([2, 2, 6, 4], [1, 5, 5], [1, 1, 1], [0, 2, 2]),
+        ([4, 1, 3, 8], [1, 3, 3], [1, 1, 1], [0, 1, 1]),
+        ([3, 4, 16, 24], [3, 7, 7], [2, 4, 4], [1, 3, 3]),
+        ([5, 2, 4, 6], [1, 1, 1], [1, 1, 1], [0, 0, 0]),
+        ([2, 3, 5, 7], [1, 3, 3], [1, 1, 1], [0, 1, 1]),  // 105 positions: the flat kernel only
+    ];
+    for (x_shape, k, s, p) in geoms {
+        let o: [usize; 3] = std::array::from_fn(|i| (x_shape[i + 1] + 2 * p[i] - k[i]) / s[i] + 1);
+        let x = rng.vec(x_shape.iter().product(), 3.0);
+        let mut input: Vec<u8> = [x_shape[0], x_shape[1], x_shape[2], x_shape[3], k[0], k[1], k[2], s[0], s[1], s[2], p[0], p[1], p[2], o[0], o[1], o[2]]
+            .iter()
+            .flat_map(|&v| (v as i32).to_le_bytes())
+            .collect();
+        input.extend(x.iter().flat_map(|v| v.to_le_bytes()));
+        let out: Vec<u16> = run_driver(&bin, &input).chunks(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+        let want = im2col_reference(&x, x_shape, k, s, p, o);
+        let np = o.iter().product::<usize>();
+        let kernels = if np.is_multiple_of(8) { 2 } else { 1 };
+        assert_eq!(out.len(), kernels * want.len(), "x {x_shape:?} k {k:?}: output size");
+        for (name, got) in ["im2col3d_f16", "im2col3d_f16x8"].iter().zip(out.chunks(want.len())) {
+            let bad = got.iter().zip(&want).filter(|(a, b)| a != b).count();
+            assert_eq!(bad, 0, "{name}, x {x_shape:?} k {k:?} s {s:?} p {p:?}: {bad} of {} columns' values differ", want.len());
         }
     }
 }

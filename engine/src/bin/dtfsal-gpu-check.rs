@@ -14,11 +14,12 @@
 //!    eager, then replays on two other clips and the first again) must match the eager model's (rel err
 //!    <= 1e-5: the same kernels with the same arguments); batches of 8 clips (`Model::predict_batch`, 8
 //!    streams at once), eager and with graphs, against the same model clip by clip (<= 1e-5);
-//!    The same for the fused attention kernel (`DTFSAL_CUDA_FLASH_ATTENTION`, fp16): map vs the CPU engine,
-//!    graph replays and batches; every other model runs the three-pass attention whatever the environment;
+//!    The same for the candidate kernels (`CandidateKernels::ALL`, fp16: kernels not yet timed on a GPU):
+//!    map vs the CPU engine, graph replays and batches; every other model runs the default kernels
+//!    whatever the environment;
 //! 5. timings: ms/clip (clip upload, forward, map download) one clip at a time, over 8 queued clips and
 //!    as a batch of 8 on 8 streams; the forward pass alone on a clip already on the device (what
-//!    `bench_gpu` times for PyTorch); each eager and with graphs; fp16 also with the fused attention.
+//!    `bench_gpu` times for PyTorch); each eager and with graphs; fp16 also with the candidate kernels.
 //!
 //! Everything is printed and written to DIR/gpu-check.json. Exit status 1 when a parity check fails.
 //!
@@ -31,6 +32,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use dtfsal_engine::config::{ModelConfig, Variant};
+use dtfsal_engine::model::cuda::CandidateKernels;
 use dtfsal_engine::model::cuda::check::{self, Parity};
 use dtfsal_engine::model::{Backend, Clip, Model};
 use dtfsal_engine::tensor::Tensor;
@@ -189,11 +191,11 @@ fn profile(a: &Args, config: &str) {
     }
 }
 
-/// Sets `DTFSAL_CUDA_FLASH_ATTENTION`, which a CUDA model reads when it loads.
-fn set_flash_attention(on: bool) {
+/// The candidate kernels a CUDA model loaded after this call uses.
+fn set_candidates(c: CandidateKernels) {
     // SAFETY: called from main's thread only, before or between model loads; no other thread of this
     // process reads or writes the environment at those points.
-    unsafe { std::env::set_var("DTFSAL_CUDA_FLASH_ATTENTION", if on { "1" } else { "0" }) };
+    unsafe { c.export() };
 }
 
 fn main() {
@@ -203,8 +205,8 @@ fn main() {
         profile(&a, config);
         return;
     }
-    // the three-pass attention for every model but the ones that ask for the fused kernel
-    set_flash_attention(false);
+    // the default kernels for every model but the candidate ones
+    set_candidates(CandidateKernels::default());
     let mut report = serde_json::Map::new();
     let mut failed = 0usize;
     println!("dtfsal-gpu-check: fatbin embedded: {} (nvcc: {:?})", dtfsal_kernels::source::fatbin_embedded(), dtfsal_kernels::source::FATBIN_NVCC);
@@ -267,14 +269,14 @@ fn main() {
         assert_eq!(g32.backend(), "cuda", "the cuda backend fell back to the CPU");
         let graphed = |fp16| Model::from_weight_file_with_graphs(open(), Backend::Cuda { device: a.device, fp16 }, 0, true).expect("cuda model with graphs");
         let (gg32, gg16) = (graphed(false), graphed(true));
-        // the fused attention kernel (DTFSAL_CUDA_FLASH_ATTENTION, off by default): eager and with graphs
-        let flash = |graphs| {
-            set_flash_attention(true);
-            let m = Model::from_weight_file_with_graphs(open(), Backend::Cuda { device: a.device, fp16: true }, 0, graphs).expect("cuda model, flash attention");
-            set_flash_attention(false);
+        // the candidate kernels (not yet timed on a GPU, off by default), fp16: eager and with graphs
+        let candidate = |graphs| {
+            set_candidates(CandidateKernels::ALL);
+            let m = Model::from_weight_file_with_graphs(open(), Backend::Cuda { device: a.device, fp16: true }, 0, graphs).expect("cuda model, candidate kernels");
+            set_candidates(CandidateKernels::default());
             m
         };
-        let (f16e, f16g) = (flash(false), flash(true));
+        let (c16e, c16g) = (candidate(false), candidate(true));
         if name == "tiny-embedded" {
             println!("device: {}", g32.device_name().unwrap_or("?"));
             report.insert("device".into(), json!(g32.device_name()));
@@ -287,11 +289,11 @@ fn main() {
         };
         model_parity(name, &cpu, &g32, &g16, &clip).into_iter().for_each(&mut record);
         let want = cpu.predict(&clip).expect("cpu predict").data;
-        record(Parity::new(&format!("model {name}: map, cuda fp16 flash attention vs cpu"), true, &f16e.predict(&clip).expect("flash predict").data, &want));
+        record(Parity::new(&format!("model {name}: map, cuda fp16 candidate kernels vs cpu"), true, &c16e.predict(&clip).expect("candidate predict").data, &want));
         let more = [clip.clone(), check::random_clip(&cfg_real, 8), check::random_clip(&cfg_real, 9)];
         let batch: Vec<Clip> = (0..8).map(|i| check::random_clip(&cfg_real, 20 + i)).collect();
         let mut captures_failed = 0;
-        for (label, eager, graphs) in [("fp32", &g32, &gg32), ("fp16", &g16, &gg16), ("fp16 flash", &f16e, &f16g)] {
+        for (label, eager, graphs) in [("fp32", &g32, &gg32), ("fp16", &g16, &gg16), ("fp16 candidates", &c16e, &c16g)] {
             graph_parity(name, label, eager, graphs, &more).into_iter().for_each(&mut record);
             // batches after the single clips: the graph models' lanes capture their own graphs here
             for (kind, m) in [("eager", eager), ("graphs", graphs)] {
@@ -309,7 +311,7 @@ fn main() {
         cpu.predict(&clip).expect("cpu");
         let cpu_ms = s.elapsed().as_secs_f64() * 1e3;
         let runs = if cfg_real.name == "full" { a.runs.min(20) } else { a.runs };
-        for (label, m) in [("cuda-fp32", &g32), ("cuda-fp16", &g16), ("cuda-fp32-graph", &gg32), ("cuda-fp16-graph", &gg16), ("cuda-fp16-flash", &f16e), ("cuda-fp16-flash-graph", &f16g)] {
+        for (label, m) in [("cuda-fp32", &g32), ("cuda-fp16", &g16), ("cuda-fp32-graph", &gg32), ("cuda-fp16-graph", &gg16), ("cuda-fp16-cand", &c16e), ("cuda-fp16-cand-graph", &c16g)] {
             let (med, min, q8) = time_model(m, &clip, runs);
             let b8 = time_batch(m, &batch, runs.div_ceil(4).max(3));
             let resident = median(&mut m.cuda_net().expect("cuda").time_resident(&clip, runs).expect("resident timing"));

@@ -150,6 +150,19 @@ pub fn kernel_parity(device: usize, fp16: bool) -> Result<Vec<Parity>, KernelErr
         for (d, k_thw) in [(96, [2, 23, 25]), (48, [2, 6, 11])] {
             out.push(flash_attention_parity(&ctx, &mut rng, d, k_thw)?);
         }
+        // the vectorised im2col against the flat one (the same values, so a rel err of 0), on a decoder's
+        // temporal conv geometry (k 2x3x3, stride 2x1x1) whose 8-position groups wrap across rows and frames
+        let x = rng.vec(6 * 4 * 5 * 12, 2.0);
+        let g = ConvGeom::new(6, [4, 5, 12], [2, 3, 3], [2, 1, 1], [0, 1, 1]);
+        let m = 6 * g.kernel_volume() * g.out_positions();
+        let gx = ctx.gpu.upload(&x)?;
+        let (mut flat, mut vec8) = (ctx.gpu.upload(&vec![0x7e00u16; m])?, ctx.gpu.upload(&vec![0x7e00u16; m])?);
+        ctx.gpu.im2col3d(gx.view(), &mut ColOut::F16(flat.view_mut()), g)?;
+        ctx.gpu.im2col3d_f16x8(gx.view(), &mut vec8.view_mut(), g)?;
+        let as_f32 = |v: Vec<u16>| -> Vec<f32> { v.into_iter().map(|b| half::f16::from_bits(b).to_f32()).collect() };
+        let mut p = Parity::new("im2col f16, 8 positions a thread vs one (bit for bit)", true, &as_f32(ctx.gpu.download(&vec8)?), &as_f32(ctx.gpu.download(&flat)?));
+        p.tol = 0.0;
+        out.push(p);
     }
     for d in [8, 6] {
         out.push(pool_tokens_parity(&ctx, &mut rng, d)?);

@@ -251,7 +251,7 @@ impl Attention {
         let ld = nk.next_multiple_of(8);
         let scale = 1.0 / (d as f32).sqrt();
         let batch = |sa: usize, sb: usize, sc: usize| Batch { count: heads, stride_a: sa, stride_b: sb, stride_c: sc };
-        if ctx.fp16 && ctx.flash_attention && Gpu::attention_flash_supported(d, rel.k_thw) {
+        if ctx.fp16 && ctx.candidates.flash_attention && Gpu::attention_flash_supported(d, rel.k_thw) {
             // one kernel: logits, rel-pos, softmax, P v, residual pooling and the head merge
             let (GemmIn::F16(kh), GemmIn::F16(vh)) = (k, v) else { unreachable!("fp16 mode pools k and v into f16") };
             let mut merged = ctx.gpu.uninit::<u16>(nq * heads * d)?;

@@ -19,8 +19,8 @@ pub(crate) type Res<T> = Result<T, KernelError>;
 pub(crate) struct Ctx {
     pub gpu: Gpu,
     pub fp16: bool,
-    /// fp16 attention as one fused kernel where one exists ([`super::flash_attention_from_env`]).
-    pub flash_attention: bool,
+    /// Kernels not yet run on a GPU, each off unless asked for ([`super::CandidateKernels::from_env`]).
+    pub candidates: super::CandidateKernels,
     /// Set by `DTFSAL_PROFILE`: the time of the last lap (see [`Ctx::lap`]).
     pub profile: Option<std::cell::Cell<std::time::Instant>>,
 }
@@ -28,7 +28,7 @@ pub(crate) struct Ctx {
 impl Ctx {
     pub fn new(gpu: Gpu, fp16: bool) -> Self {
         let profile = std::env::var_os("DTFSAL_PROFILE").map(|_| std::cell::Cell::new(std::time::Instant::now()));
-        Self { gpu, fp16, flash_attention: super::flash_attention_from_env(), profile }
+        Self { gpu, fp16, candidates: super::CandidateKernels::from_env(), profile }
     }
 
     /// With `DTFSAL_PROFILE` set: waits for the stream and prints the wall time since the last lap under
@@ -219,7 +219,11 @@ impl GConv {
             }
             (Some(w16), false) => {
                 let mut col = ctx.gpu.uninit::<u16>(kk * np)?;
-                ctx.gpu.im2col3d(x, &mut ColOut::F16(col.view_mut()), g)?;
+                if ctx.candidates.im2col_x8 && np.is_multiple_of(8) {
+                    ctx.gpu.im2col3d_f16x8(x, &mut col.view_mut(), g)?;
+                } else {
+                    ctx.gpu.im2col3d(x, &mut ColOut::F16(col.view_mut()), g)?;
+                }
                 ctx.gpu.gemm(self.cout, np, kk, Mat::f16(w16.view(), kk), Mat::f16(col.view(), np), &mut y, np, 1.0, 0.0, Batch::ONE)?
             }
         }

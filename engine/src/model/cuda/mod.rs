@@ -77,13 +77,44 @@ pub fn graphs_from_env(setting: bool) -> bool {
     graphs_override(std::env::var("DTFSAL_CUDA_GRAPHS").ok().as_deref(), setting)
 }
 
-/// Whether the encoder's fp16 attention runs as one fused kernel (`attention_flash_h*`: q·kᵀ, rel-pos,
-/// softmax, P·v and the head merge, no logits matrix in memory) instead of the three-pass path (cuBLAS,
-/// `softmax_relpos_h`, cuBLAS): `DTFSAL_CUDA_FLASH_ATTENTION=1`. Off by default: the kernel passes its
-/// emulated test (`kernels/tests/emulated.rs`) but has not yet run on a GPU; `dtfsal-gpu-check` compares
-/// both paths. Head dims without a flash kernel take the three-pass path either way.
-pub fn flash_attention_from_env() -> bool {
-    graphs_override(std::env::var("DTFSAL_CUDA_FLASH_ATTENTION").ok().as_deref(), false)
+/// Kernels written and checked without a GPU at hand (`kernels/tests/emulated.rs` runs them on the CPU
+/// emulation of `kernels/emu/`), off until `dtfsal-gpu-check` has run and timed them on one. Each has an
+/// on/off variable; gpu-check runs a model with all of them next to the default one. A shape a candidate has
+/// no kernel for takes the default path.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CandidateKernels {
+    /// `DTFSAL_CUDA_FLASH_ATTENTION`: the encoder's fp16 attention as one fused kernel
+    /// (`attention_flash_h*`: q·kᵀ, rel-pos, softmax, P·v, residual and head merge; no logits matrix in
+    /// memory) instead of cuBLAS, `softmax_relpos_h`, cuBLAS and `attn_merge_h`.
+    pub flash_attention: bool,
+    /// `DTFSAL_CUDA_IM2COL_X8`: fp16 convolutions' columns by `im2col3d_f16x8` (eight positions a thread,
+    /// 16-byte stores; the same values) where the output positions are a multiple of 8.
+    pub im2col_x8: bool,
+}
+
+impl CandidateKernels {
+    /// Every candidate on.
+    pub const ALL: Self = Self { flash_attention: true, im2col_x8: true };
+
+    /// The variables' values (unset or unrecognised: off).
+    pub fn from_env() -> Self {
+        let var = |name: &str| graphs_override(std::env::var(name).ok().as_deref(), false);
+        Self { flash_attention: var("DTFSAL_CUDA_FLASH_ATTENTION"), im2col_x8: var("DTFSAL_CUDA_IM2COL_X8") }
+    }
+
+    /// Sets the variables to `self` (for a process that loads models with different choices, such as
+    /// `dtfsal-gpu-check`).
+    ///
+    /// # Safety
+    /// As [`std::env::set_var`]: no other thread may read or write the environment meanwhile.
+    pub unsafe fn export(self) {
+        let flag = |on: bool| if on { "1" } else { "0" };
+        // SAFETY: the caller's contract
+        unsafe {
+            std::env::set_var("DTFSAL_CUDA_FLASH_ATTENTION", flag(self.flash_attention));
+            std::env::set_var("DTFSAL_CUDA_IM2COL_X8", flag(self.im2col_x8));
+        }
+    }
 }
 
 /// An on/off variable's value (`None`: unset) over `setting`; an unrecognised value leaves `setting`.
@@ -182,7 +213,7 @@ impl CudaNet {
         while lanes.len() + 1 < want {
             let gpu = first.ctx.gpu.fork()?;
             let graph = if self.graphs { GraphMode::Pending } else { GraphMode::Off };
-            lanes.push(Session { graph, ctx: Ctx { gpu, fp16: self.fp16, flash_attention: first.ctx.flash_attention, profile: None } });
+            lanes.push(Session { graph, ctx: Ctx { gpu, fp16: self.fp16, candidates: first.ctx.candidates, profile: None } });
         }
         let mut sessions: Vec<&mut Session> = std::iter::once(&mut *first).chain(lanes.iter_mut()).take(want).collect();
         let mut maps = Vec::with_capacity(clips.len());
