@@ -206,6 +206,89 @@ extern "C" __global__ void pool_tokens4_smem(const float* x, long long row_strid
     pool_tokens_impl<4, true>(x, row_stride, head_stride, ws, bias, y, heads, g);
 }
 
+// pool_tokens4_smem for the MViT pools that keep the grid (kernel 3x3x3, stride 1, padding 1): the input
+// staged in shared memory. A block owns an 8x8 tile of output positions and 32 channels of one head and
+// slides along time, holding three input frames of its tile (10x10 tokens, the bias added, 0 outside) in
+// a ring: each input token is read from global memory once per block instead of once per tap (the flat
+// kernel reads 27 times the input through L2). A thread computes four horizontally adjacent outputs from
+// six input columns per row of taps. 128 threads: lane = threadIdx.x & 7 (four channels), quad =
+// threadIdx.x >> 3 (tile row quad / 2, columns 4 * (quad & 1)..+3). Grid (ceil(w / 8), ceil(h / 8),
+// heads * d / 32); dynamic shared memory (3 * 100 + 27) * 8 float4.
+#define PT_TILE 8
+#define PT_IN (PT_TILE + 2)
+extern "C" __global__ void pool_tokens4_tiled(const float* x, long long row_stride, long long head_stride, const float* wt,
+                                              const float* bias, float* y, int heads, ConvGeom g) {
+    extern __shared__ float4 pt_smem[];
+    const int d = g.c, chunks = d / 32, np = g.t * g.h * g.w;
+    const int hd = blockIdx.z / chunks, c0 = (blockIdx.z - hd * chunks) * 32;
+    const int lane = threadIdx.x & 7, quad = threadIdx.x >> 3, qy = quad >> 1, qx = (quad & 1) * 4;
+    const int oy0 = blockIdx.y * PT_TILE, ox0 = blockIdx.x * PT_TILE;
+    constexpr int SLOT = PT_IN * PT_IN * 8;  // float4s of one frame slot [10 * 10 tokens][8 lanes]
+    float4* ring = pt_smem;                  // [3][SLOT]
+    float4* ws = pt_smem + 3 * SLOT;         // [27 taps][8 lanes]
+    const float* xh = x + hd * head_stride + c0;
+    const float4 zero = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    const float4 b4 = bias ? *(const float4*)(bias + hd * d + c0 + lane * 4) : zero;
+    for (int i = threadIdx.x; i < 27 * 32; i += blockDim.x) {
+        const int tap = i >> 5, c = i & 31;
+        ((float*)ws)[tap * 32 + c] = wt[(c0 + c) * 27 + tap];
+    }
+    if (blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x < 8) {  // the class token, copied (+ bias)
+        const float4 v = *(const float4*)(xh + lane * 4);
+        *(float4*)(y + (long long)hd * (np + 1) * d + c0 + lane * 4) = make_float4(v.x + b4.x, v.y + b4.y, v.z + b4.z, v.w + b4.w);
+    }
+    // input frame iz into its ring slot: tile rows oy0-1.., columns ox0-1.., (x + bias) or 0 outside
+    auto load = [&](int iz) {
+        float4* s = ring + (iz % 3) * SLOT;
+        for (int i = threadIdx.x; i < SLOT; i += blockDim.x) {  // i & 7 == lane: blockDim is a multiple of 8
+            const int tok = i >> 3, ty = tok / PT_IN, tx = tok - ty * PT_IN, iy = oy0 - 1 + ty, ix = ox0 - 1 + tx;
+            float4 v = zero;
+            if ((unsigned)iy < (unsigned)g.h && (unsigned)ix < (unsigned)g.w) {
+                const float4 u = *(const float4*)(xh + (1 + ((long long)iz * g.h + iy) * g.w + ix) * row_stride + lane * 4);
+                v = make_float4(u.x + b4.x, u.y + b4.y, u.z + b4.z, u.w + b4.w);
+            }
+            s[i] = v;
+        }
+    };
+    load(0);
+    if (g.t > 1) load(1);
+    const int oy = oy0 + qy;
+    for (int oz = 0; oz < g.t; oz++) {
+        __syncthreads();  // frames oz-1..oz+1 loaded
+        float4 acc[4] = {zero, zero, zero, zero};
+        for (int dz = 0; dz < 3; dz++) {
+            const int iz = oz - 1 + dz;
+            if (iz < 0 || iz >= g.t) continue;
+            const float4* s = ring + (iz % 3) * SLOT;
+            for (int dy = 0; dy < 3; dy++) {
+                float4 v[6];
+#pragma unroll
+                for (int k = 0; k < 6; k++) v[k] = s[((qy + dy) * PT_IN + qx + k) * 8 + lane];
+#pragma unroll
+                for (int dx = 0; dx < 3; dx++) {
+                    const float4 w4 = ws[((dz * 3 + dy) * 3 + dx) * 8 + lane];
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        acc[e].x += w4.x * v[e + dx].x;
+                        acc[e].y += w4.y * v[e + dx].y;
+                        acc[e].z += w4.z * v[e + dx].z;
+                        acc[e].w += w4.w * v[e + dx].w;
+                    }
+                }
+            }
+        }
+        if (oy < g.h) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int ox = ox0 + qx + e;
+                if (ox < g.w) *(float4*)(y + ((long long)hd * (np + 1) + 1 + ((long long)oz * g.h + oy) * g.w + ox) * d + c0 + lane * 4) = acc[e];
+            }
+        }
+        __syncthreads();  // every thread is done with frame oz-1 before frame oz+2 takes its slot
+        if (oz + 2 < g.t) load(oz + 2);
+    }
+}
+
 // Max pooling of a volume x [C, T, H, W] -> y [C, To, Ho, Wo] (padding never wins).
 extern "C" __global__ void maxpool3d(const float* x, float* y, ConvGeom g) {
     int np = g.to * g.ho * g.wo;

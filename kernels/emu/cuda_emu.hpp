@@ -63,12 +63,13 @@ inline std::vector<float> dynamic_smem;
 
 inline Warp& warp() { return *block->warps[tid.x >> 5]; }
 
-// Runs kernel() for every thread of a 1-D block over a 2-D grid; dyn_bytes of dynamic shared memory.
+// Runs kernel() for every thread of a 1-D block over a 3-D grid; dyn_bytes of dynamic shared memory.
 template <class F>
 void launch(Dim grid, unsigned threads, size_t dyn_bytes, F kernel) {
     if (threads % 32 != 0) std::abort();
     gdim = grid;
     bdim = Dim{threads, 1, 1};
+    for (unsigned bz = 0; bz < grid.z; bz++) {
     for (unsigned by = 0; by < grid.y; by++) {
         for (unsigned bx = 0; bx < grid.x; bx++) {
             dynamic_smem.assign(dyn_bytes / 4 + 4, std::nanf(""));
@@ -77,7 +78,7 @@ void launch(Dim grid, unsigned threads, size_t dyn_bytes, F kernel) {
             for (unsigned i = 0; i < threads; i++) {
                 pool.emplace_back([&, i] {
                     tid = Dim{i, 0, 0};
-                    bid = Dim{bx, by, 0};
+                    bid = Dim{bx, by, bz};
                     block = &blk;
                     kernel();
                     // an exited thread no longer holds up barriers (as on the GPU)
@@ -87,6 +88,7 @@ void launch(Dim grid, unsigned threads, size_t dyn_bytes, F kernel) {
             }
             for (auto& t : pool) t.join();
         }
+    }
     }
 }
 }  // namespace emu

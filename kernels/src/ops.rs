@@ -339,6 +339,32 @@ impl Gpu {
         }
     }
 
+    /// Whether [`Gpu::pool_tokens_tiled`] takes this pooling: the 3x3x3 kernel with stride 1 and padding 1
+    /// (the pools that keep the grid), a head dim that is a multiple of 32, token strides of whole float4s.
+    pub fn pool_tokens_tiled_supported(g: ConvGeom, row_stride: usize, head_stride: usize) -> bool {
+        let d = g.c as usize;
+        [g.kt, g.kh, g.kw] == [3; 3] && [g.st, g.sh, g.sw] == [1; 3] && [g.pt, g.ph, g.pw] == [1; 3] && d.is_multiple_of(32) && row_stride.is_multiple_of(4) && head_stride.is_multiple_of(4)
+    }
+
+    /// [`Gpu::pool_tokens`] by `pool_tokens4_tiled`: the input staged in shared memory, 8x8 output tiles
+    /// sliding along time (see conv.cu). Only where [`Gpu::pool_tokens_tiled_supported`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn pool_tokens_tiled(&self, x: View<f32>, row_stride: usize, head_stride: usize, w: View<f32>, bias: Option<View<f32>>, y: &mut ViewMut<f32>, heads: usize, g: ConvGeom) -> Result<(), KernelError> {
+        assert!(Self::pool_tokens_tiled_supported(g, row_stride, head_stride), "pool_tokens_tiled: unsupported pooling {g:?}");
+        let d = g.c as usize;
+        let n_in = 1 + (g.t * g.h * g.w) as usize;
+        let out = heads * (1 + g.out_positions()) * d;
+        let xp = x.need((heads - 1) * head_stride + (n_in - 1) * row_stride + d, "pool_tokens x");
+        let (wp, bp, yp, rs, hs, hd) = (w.need(d * 27, "pool w"), opt_ptr(bias, heads * d, "pool bias"), y.need(out, "pool y"), row_stride as i64, head_stride as i64, i(heads));
+        assert!(xp.is_multiple_of(16) && yp.is_multiple_of(16), "pool_tokens_tiled: x and y must be 16-byte aligned");
+        let cfg = LaunchConfig {
+            grid_dim: ((g.w as u32).div_ceil(8), (g.h as u32).div_ceil(8), (heads * d / 32) as u32),
+            block_dim: (128, 1, 1),
+            shared_mem_bytes: (3 * 100 + 27) * 8 * 16,
+        };
+        launch!(self, "pool_tokens4_tiled", cfg; xp, rs, hs, wp, bp, yp, hd, g)
+    }
+
     pub fn maxpool3d(&self, x: View<f32>, y: &mut ViewMut<f32>, g: ConvGeom) -> Result<(), KernelError> {
         let out = g.c as usize * g.out_positions();
         let (xp, yp) = (x.need(g.in_len(), "maxpool x"), y.need(out, "maxpool y"));

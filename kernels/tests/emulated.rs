@@ -281,3 +281,61 @@ fn im2col_kernels_match_the_formula() {
         }
     }
 }
+
+/// MViT pooling of `heads` token sets (`x` at `hd * head_stride + tok * row_stride + c`, token 0 the class
+/// token) by a 3x3x3 depthwise kernel `w [d, 27]`, stride 1, padding 1, the bias added to every input token
+/// first: `[heads, 1 + t*h*w, d]`, the class token copied (+ bias).
+#[allow(clippy::too_many_arguments)]
+fn pool_reference(x: &[f32], w: &[f32], bias: Option<&[f32]>, heads: usize, d: usize, [t, h, wd]: [usize; 3], rs: usize, hs: usize) -> Vec<f32> {
+    let np = t * h * wd;
+    let mut y = vec![0.0f32; heads * (np + 1) * d];
+    let b = |hd: usize, c: usize| bias.map_or(0.0, |b| b[hd * d + c]);
+    for hd in 0..heads {
+        for c in 0..d {
+            y[hd * (np + 1) * d + c] = x[hd * hs + c] + b(hd, c);
+            for p in 0..np {
+                let (oz, oy, ox) = ((p / (h * wd)) as isize, ((p / wd) % h) as isize, (p % wd) as isize);
+                let mut acc = 0.0f64;
+                for tap in 0..27 {
+                    let (iz, iy, ix) = (oz + (tap / 9) as isize - 1, oy + ((tap / 3) % 3) as isize - 1, ox + (tap % 3) as isize - 1);
+                    if (0..t as isize).contains(&iz) && (0..h as isize).contains(&iy) && (0..wd as isize).contains(&ix) {
+                        let j = 1 + ((iz as usize * h + iy as usize) * wd + ix as usize);
+                        acc += w[c * 27 + tap] as f64 * (x[hd * hs + j * rs + c] + b(hd, c)) as f64;
+                    }
+                }
+                y[(hd * (np + 1) + 1 + p) * d + c] = acc as f32;
+            }
+        }
+    }
+    y
+}
+
+/// pool_tokens4_smem (the kernel the GPU runs checked) and the candidate pool_tokens4_tiled against the
+/// formula: tokens read from a qkv-like matrix (row stride 3 * heads * d, heads d apart), with and without
+/// the bias, grids whose 8x8 tiles are partial in both directions, one and several frames, two 32-channel
+/// chunks per head.
+#[test]
+fn pooling_kernels_match_the_formula() {
+    let Some(bin) = build(&["common.cuh", "conv.cu"], "pool_main.cpp") else { return };
+    let mut rng = Rng(9);
+    for (thw, heads, d, with_bias) in [([3, 10, 13], 2, 64, true), ([1, 5, 9], 1, 32, false), ([4, 8, 8], 1, 96, true)] {
+        let (rs, hs) = (3 * heads * d, d);
+        let np: usize = thw.iter().product();
+        let x = rng.vec((heads - 1) * hs + np * rs + d, 1.0);
+        let w = rng.vec(d * 27, 0.3);
+        let b = rng.vec(heads * d, 0.5);
+        let g = [d, thw[0], thw[1], thw[2], 3, 3, 3, 1, 1, 1, 1, 1, 1, thw[0], thw[1], thw[2]];
+        let mut input: Vec<u8> = g.iter().chain(&[heads, rs, hs, with_bias as usize]).flat_map(|&v| (v as i32).to_le_bytes()).collect();
+        for v in [&x, &w, &b] {
+            input.extend(v.iter().flat_map(|f| f.to_le_bytes()));
+        }
+        let out: Vec<f32> = run_driver(&bin, &input).chunks(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let want = pool_reference(&x, &w, with_bias.then_some(b.as_slice()), heads, d, thw, rs, hs);
+        assert_eq!(out.len(), 2 * want.len());
+        for (name, got) in ["pool_tokens4_smem", "pool_tokens4_tiled"].iter().zip(out.chunks(want.len())) {
+            let err = rel_err(got, &want);
+            eprintln!("{name}, grid {thw:?}, {heads} heads of {d}, bias {with_bias}: rel err {err:.2e}");
+            assert!(err <= 1e-5, "{name}, grid {thw:?}: rel err {err:.3e}");
+        }
+    }
+}

@@ -165,8 +165,10 @@ pub fn kernel_parity(device: usize, fp16: bool) -> Result<Vec<Parity>, KernelErr
         out.push(p);
     }
     for d in [8, 6] {
-        out.push(pool_tokens_parity(&ctx, &mut rng, d)?);
+        out.push(pool_tokens_parity(&ctx, &mut rng, d, [1, 2, 2], false)?);
     }
+    // the candidate tiled kernel (stride 1, head dim a multiple of 32; 8x8 tiles partial both ways)
+    out.push(pool_tokens_parity(&ctx, &mut rng, 64, [1, 1, 1], true)?);
     out.push(amfb_parity(&ctx, &mut rng)?);
     out.push(tokens_parity(&ctx, &mut rng)?);
     out.extend(frame_parity(&ctx, &mut rng)?);
@@ -215,10 +217,11 @@ fn graph_parity(device: usize, fp16: bool, rng: &mut Rng) -> Result<Vec<Parity>,
 
 /// MViT q/k/v pooling read in place from the qkv matrix plus its bias (the k part of 2 heads; class token
 /// copied)
-/// against `token_pool::depthwise`; head dim 8 takes the 4-channel kernel, 6 the scalar one.
-fn pool_tokens_parity(ctx: &Ctx, rng: &mut Rng, d: usize) -> Result<Parity, KernelError> {
+/// against `token_pool::depthwise`; head dim 8 takes the 4-channel kernel, 6 the scalar one; `tiled`: by
+/// `pool_tokens_tiled` (stride 1 only).
+fn pool_tokens_parity(ctx: &Ctx, rng: &mut Rng, d: usize, stride: [usize; 3], tiled: bool) -> Result<Parity, KernelError> {
     use crate::ops::token_pool::{Rows, Window, depthwise, taps_major};
-    let (heads, thw, stride) = (2, [3, 7, 9], [1, 2, 2]);
+    let (heads, thw) = (2, [3, 7, 9]);
     let cout = heads * d;
     let n = 1 + thw.iter().product::<usize>();
     let qkv = rng.vec(n * 3 * cout, 1.0);
@@ -239,8 +242,14 @@ fn pool_tokens_parity(ctx: &Ctx, rng: &mut Rng, d: usize) -> Result<Parity, Kern
     let (gx, gw, gb) = (ctx.gpu.upload(&qkv)?, ctx.gpu.upload(&w)?, ctx.gpu.upload(&bias)?);
     let mut y = ctx.gpu.zeros::<f32>(heads * m * d)?;
     let g = ConvGeom::new(d, thw, [3, 3, 3], stride, [1, 1, 1]);
-    ctx.gpu.pool_tokens(gx.slice(cout, n * 3 * cout - cout), 3 * cout, d, gw.view(), Some(gb.slice(cout, cout)), &mut y.view_mut(), heads, g)?;
-    Ok(Parity::new(&format!("mvit pooling from qkv tokens, head dim {d}"), false, &ctx.gpu.download(&y)?, &want))
+    let (x, b) = (gx.slice(cout, n * 3 * cout - cout), Some(gb.slice(cout, cout)));
+    if tiled {
+        ctx.gpu.pool_tokens_tiled(x, 3 * cout, d, gw.view(), b, &mut y.view_mut(), heads, g)?;
+    } else {
+        ctx.gpu.pool_tokens(x, 3 * cout, d, gw.view(), b, &mut y.view_mut(), heads, g)?;
+    }
+    let how = if tiled { ", tiled (shared-memory frames)" } else { "" };
+    Ok(Parity::new(&format!("mvit pooling from qkv tokens, head dim {d}, stride {stride:?}{how}"), false, &ctx.gpu.download(&y)?, &want))
 }
 
 /// The fused rel-pos + softmax kernels (f32 and f16 logits, in place; padded rows) against the CPU formula

@@ -225,7 +225,11 @@ impl Attention {
             let mut y = if spare > 0 { DTensor::zeros(ctx, &[heads * m + spare, d])? } else { DTensor::empty(ctx, &[heads * m, d])? };
             let src = qkv.buf.slice(s * cout, qkv.numel() - s * cout);
             let bias = self.qkv.bias().map(|b| b.slice(s * cout, cout));
-            ctx.gpu.pool_tokens(src, 3 * cout, d, pool.w.view(), bias, &mut y.view_mut(), heads, g)?;
+            if ctx.candidates.pool_tiled && Gpu::pool_tokens_tiled_supported(g, 3 * cout, d) {
+                ctx.gpu.pool_tokens_tiled(src, 3 * cout, d, pool.w.view(), bias, &mut y.view_mut(), heads, g)?;
+            } else {
+                ctx.gpu.pool_tokens(src, 3 * cout, d, pool.w.view(), bias, &mut y.view_mut(), heads, g)?;
+            }
             if s == 0 {
                 pool.norm.inplace(ctx, &mut y.view_mut())?;
                 q = Some(y);

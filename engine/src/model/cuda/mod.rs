@@ -90,16 +90,19 @@ pub struct CandidateKernels {
     /// `DTFSAL_CUDA_IM2COL_X8`: fp16 convolutions' columns by `im2col3d_f16x8` (eight positions a thread,
     /// 16-byte stores; the same values) where the output positions are a multiple of 8.
     pub im2col_x8: bool,
+    /// `DTFSAL_CUDA_POOL_TILED`: the MViT pools that keep the grid (3x3x3, stride 1) by
+    /// `pool_tokens4_tiled` (the input staged in shared memory, read once per block instead of once per tap).
+    pub pool_tiled: bool,
 }
 
 impl CandidateKernels {
     /// Every candidate on.
-    pub const ALL: Self = Self { flash_attention: true, im2col_x8: true };
+    pub const ALL: Self = Self { flash_attention: true, im2col_x8: true, pool_tiled: true };
 
     /// The variables' values (unset or unrecognised: off).
     pub fn from_env() -> Self {
         let var = |name: &str| graphs_override(std::env::var(name).ok().as_deref(), false);
-        Self { flash_attention: var("DTFSAL_CUDA_FLASH_ATTENTION"), im2col_x8: var("DTFSAL_CUDA_IM2COL_X8") }
+        Self { flash_attention: var("DTFSAL_CUDA_FLASH_ATTENTION"), im2col_x8: var("DTFSAL_CUDA_IM2COL_X8"), pool_tiled: var("DTFSAL_CUDA_POOL_TILED") }
     }
 
     /// Sets the variables to `self` (for a process that loads models with different choices, such as
@@ -113,6 +116,7 @@ impl CandidateKernels {
         unsafe {
             std::env::set_var("DTFSAL_CUDA_FLASH_ATTENTION", flag(self.flash_attention));
             std::env::set_var("DTFSAL_CUDA_IM2COL_X8", flag(self.im2col_x8));
+            std::env::set_var("DTFSAL_CUDA_POOL_TILED", flag(self.pool_tiled));
         }
     }
 }
