@@ -302,6 +302,7 @@ impl Gpu {
         let np = g.out_positions();
         assert!(np.is_multiple_of(8), "im2col3d_f16x8: {np} output positions are not a multiple of 8");
         let (xp, cp) = (x.need(g.in_len(), "im2col x"), col.need(g.c as usize * g.kernel_volume() * np, "im2col col"));
+        assert!(cp.is_multiple_of(16), "im2col3d_f16x8: the columns must be 16-byte aligned");
         let cfg = LaunchConfig { grid_dim: ((np as u32 / 8).div_ceil(128).max(1), (g.c as u32).clamp(1, 65_535), 1), block_dim: (128, 1, 1), shared_mem_bytes: 0 };
         launch!(self, "im2col3d_f16x8", cfg; xp, cp, g)
     }
@@ -461,6 +462,7 @@ impl Gpu {
         let t = |a: usize, tab: View<f32>| tab.need(rel.q_thw[a] * rel.k_thw[a] * d, "rel-pos table");
         let (qp, tp, hp, wp, kp) = (rel.q.need(heads * nq * d, "flash q"), t(0, rel.tables[0]), t(1, rel.tables[1]), t(2, rel.tables[2]), rel.keys.need(nk - 1, "flash keys"));
         let (kb, vb, mp) = (k.need(heads * nk * d, "flash k"), v.need(heads * nk * d, "flash v"), merged.need(nq * heads * d, "flash merged"));
+        assert!(kb.is_multiple_of(16) && vb.is_multiple_of(16) && mp.is_multiple_of(4), "flash attention: k and v must be 16-byte aligned, merged 4-byte");
         let kk: usize = rel.k_thw.iter().sum();
         let cfg = LaunchConfig { grid_dim: (nq.div_ceil(64) as u32, heads as u32, 1), block_dim: (128, 1, 1), shared_mem_bytes: (4 * (16 * (kk + 2) + d) * 4) as u32 };
         let (hh, nqi, nki, qh, qw, kt, kh, kw) = (i(heads), i(nq), i(nk), i(rel.q_thw[1]), i(rel.q_thw[2]), i(rel.k_thw[0]), i(rel.k_thw[1]), i(rel.k_thw[2]));
