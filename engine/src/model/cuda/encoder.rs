@@ -1,6 +1,7 @@
 //! MViTv2 encoder on the GPU (twin of `model/encoder.rs`, `mvit_block.rs`, `attention.rs`): tokens
 //! `[1 + THW, C]` stay on the device; q/k/v pooling reads the qkv matrix in place, logits come from
-//! batched cuBLAS products with the rel-pos terms added inside the softmax kernel.
+//! batched cuBLAS products with the rel-pos terms added inside the softmax kernel (or, with the candidate
+//! `DTFSAL_CUDA_FLASH_ATTENTION`, the whole attention comes from one fused kernel).
 
 use dtfsal_kernels::gemm::Batch;
 use dtfsal_kernels::{Act, Buf, ConvGeom, Gpu, Mat, RelPosBias};

@@ -74,7 +74,7 @@ enum InFlight {
 /// `0`/`false`/`no`/`off`), else `setting` (the element property or CLI flag; on by default since
 /// `dtfsal-gpu-check` found replayed maps equal to eager ones on an H100).
 pub fn graphs_from_env(setting: bool) -> bool {
-    graphs_override(std::env::var("DTFSAL_CUDA_GRAPHS").ok().as_deref(), setting)
+    switch_override(std::env::var("DTFSAL_CUDA_GRAPHS").ok().as_deref(), setting)
 }
 
 /// Kernels written and checked without a GPU at hand (`kernels/tests/emulated.rs` runs them on the CPU
@@ -101,7 +101,7 @@ impl CandidateKernels {
 
     /// The variables' values (unset or unrecognised: off).
     pub fn from_env() -> Self {
-        let var = |name: &str| graphs_override(std::env::var(name).ok().as_deref(), false);
+        let var = |name: &str| switch_override(std::env::var(name).ok().as_deref(), false);
         Self { flash_attention: var("DTFSAL_CUDA_FLASH_ATTENTION"), im2col_x8: var("DTFSAL_CUDA_IM2COL_X8"), pool_tiled: var("DTFSAL_CUDA_POOL_TILED") }
     }
 
@@ -122,7 +122,7 @@ impl CandidateKernels {
 }
 
 /// An on/off variable's value (`None`: unset) over `setting`; an unrecognised value leaves `setting`.
-fn graphs_override(env: Option<&str>, setting: bool) -> bool {
+fn switch_override(env: Option<&str>, setting: bool) -> bool {
     match env.map(str::to_ascii_lowercase).as_deref() {
         Some("1" | "true" | "yes" | "on") => true,
         Some("0" | "false" | "no" | "off") => false,
@@ -365,7 +365,7 @@ fn upload_clip(ctx: &Ctx, clip: &Clip) -> Res<(DTensor, Option<DTensor>)> {
 
 #[cfg(test)]
 mod tests {
-    use super::graphs_override;
+    use super::switch_override;
     use crate::config::{ModelConfig, Variant};
     use crate::model::attention::pooled;
     use crate::model::encoder::block_settings;
@@ -394,14 +394,14 @@ mod tests {
     #[test]
     fn the_environment_overrides_the_graphs_setting_either_way() {
         for setting in [false, true] {
-            assert_eq!(graphs_override(None, setting), setting);
-            assert_eq!(graphs_override(Some("maybe"), setting), setting);
-            assert_eq!(graphs_override(Some(""), setting), setting);
+            assert_eq!(switch_override(None, setting), setting);
+            assert_eq!(switch_override(Some("maybe"), setting), setting);
+            assert_eq!(switch_override(Some(""), setting), setting);
             for on in ["1", "true", "YES", "On"] {
-                assert!(graphs_override(Some(on), setting), "{on}");
+                assert!(switch_override(Some(on), setting), "{on}");
             }
             for off in ["0", "false", "No", "OFF"] {
-                assert!(!graphs_override(Some(off), setting), "{off}");
+                assert!(!switch_override(Some(off), setting), "{off}");
             }
         }
     }
