@@ -339,3 +339,50 @@ fn pooling_kernels_match_the_formula() {
         }
     }
 }
+
+/// `x [c, t, h, w]` resampled to `[to, ho, wo]` with PyTorch's `align_corners=False` trilinear
+/// (`src = max((dst + 0.5) * in / out - 0.5, 0)`, edge-replicated), in f64.
+fn trilinear_reference(x: &[f32], [c, t, h, w]: [usize; 4], [to, ho, wo]: [usize; 3]) -> Vec<f32> {
+    let taps = |d: usize, n_in: usize, n_out: usize| -> (usize, usize, f64) {
+        let src = ((d as f64 + 0.5) * n_in as f64 / n_out as f64 - 0.5).max(0.0);
+        let a = (src as usize).min(n_in - 1);
+        (a, (a + 1).min(n_in - 1), src - a as f64)
+    };
+    let mut y = Vec::with_capacity(c * to * ho * wo);
+    for ci in 0..c {
+        for oz in 0..to {
+            let (z0, z1, lz) = taps(oz, t, to);
+            for oy in 0..ho {
+                let (y0, y1, ly) = taps(oy, h, ho);
+                for ox in 0..wo {
+                    let (x0, x1, lx) = taps(ox, w, wo);
+                    let v = |z: usize, yy: usize, xx: usize| x[((ci * t + z) * h + yy) * w + xx] as f64;
+                    let plane = |z: usize| (1.0 - ly) * ((1.0 - lx) * v(z, y0, x0) + lx * v(z, y0, x1)) + ly * ((1.0 - lx) * v(z, y1, x0) + lx * v(z, y1, x1));
+                    y.push(((1.0 - lz) * plane(z0) + lz * plane(z1)) as f32);
+                }
+            }
+        }
+    }
+    y
+}
+
+/// trilinear and trilinear3d (which share `trilinear_at` since 2cb51fb, a change no GPU has run) against the
+/// formula: the decoders' x2 spatial upsampling, the neck's temporal and spatial resizes, a downsampling, and
+/// rows wider than one block of trilinear3d.
+#[test]
+fn trilinear_kernels_match_the_formula() {
+    let Some(bin) = build(&["common.cuh", "resize.cu"], "resize_main.cpp") else { return };
+    let mut rng = Rng(17);
+    for (shape, out) in [([3, 2, 5, 7], [2, 10, 14]), ([2, 4, 3, 4], [8, 6, 8]), ([1, 3, 9, 11], [2, 4, 5]), ([1, 1, 2, 150], [1, 3, 300])] {
+        let x = rng.vec(shape.iter().product(), 2.0);
+        let mut input: Vec<u8> = shape.iter().chain(&out).flat_map(|&v| (v as i32).to_le_bytes()).collect();
+        input.extend(x.iter().flat_map(|v| v.to_le_bytes()));
+        let got: Vec<f32> = run_driver(&bin, &input).chunks(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let want = trilinear_reference(&x, shape, out);
+        assert_eq!(got.len(), 2 * want.len());
+        for (name, g) in ["trilinear", "trilinear3d"].iter().zip(got.chunks(want.len())) {
+            let err = rel_err(g, &want);
+            assert!(err <= 1e-6, "{name} {shape:?} -> {out:?}: rel err {err:.3e}");
+        }
+    }
+}
