@@ -1,7 +1,8 @@
 // Deformable conv v1 im2col (3x3, stride 1, pad 1, one offset group; torchvision semantics) over every
 // slice of x [C, T, H, W] with offsets [18, T, H, W] ((ky, kx) major, then (dy, dx)):
 // col [C*9, T*H*W], row ci*9 + k. One thread per (tap k, slice, position): the bilinear corners are
-// computed once and reused for every input channel.
+// computed once and reused for the input channels blockIdx.y, blockIdx.y + gridDim.y, ... (a grid with
+// gridDim.y > 1 splits the channels where the positions alone leave the GPU mostly idle).
 template <typename T>
 __device__ void deform_im2col_impl(const float* x, const float* off, T* col, int c, int t, int h, int w) {
     int hw = h * w, n = t * hw;
@@ -24,7 +25,7 @@ __device__ void deform_im2col_impl(const float* x, const float* off, T* col, int
             for (int j = 0; j < 4; j++)
                 if (cy[j] >= 0 && cx[j] >= 0 && cy[j] < h && cx[j] < w) { idx[j] = cy[j] * w + cx[j]; wt[j] = cw[j]; }
         }
-        for (int ci = 0; ci < c; ci++) {
+        for (int ci = blockIdx.y; ci < c; ci += gridDim.y) {
             const float* img = x + ((long long)ci * t + s) * hw;
             float v = wt[0] * img[idx[0]] + wt[1] * img[idx[1]] + wt[2] * img[idx[2]] + wt[3] * img[idx[3]];
             long long o = (long long)(ci * 9 + k) * n + sp;

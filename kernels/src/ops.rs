@@ -381,17 +381,25 @@ impl Gpu {
     }
 
     /// Deformable im2col: `x [C, T, H, W]`, `offsets [18, T, H, W]` -> `col [C*9, T*H*W]`.
-    pub fn deform_im2col(&self, x: View<f32>, offsets: View<f32>, col: &mut ColOut, dims: [usize; 4]) -> Result<(), KernelError> {
+    /// `split_channels`: where the 9 x positions threads are too few to fill the GPU, the grid's y dimension
+    /// splits the channels among more threads (each recomputing its position's bilinear corners). The
+    /// columns are the same either way.
+    pub fn deform_im2col(&self, x: View<f32>, offsets: View<f32>, col: &mut ColOut, dims: [usize; 4], split_channels: bool) -> Result<(), KernelError> {
         let [c, t, h, w] = dims;
         let sp = t * h * w;
         let xp = x.need(c * sp, "deform x");
         let op = offsets.need(18 * sp, "deform offsets");
         let (cp, half) = col.need(c * 9 * sp, "deform col");
         let (cc, tt, hh, ww) = (i(c), i(t), i(h), i(w));
+        let mut cfg = grid_for(9 * sp);
+        if split_channels {
+            // about 2^18 threads in all (an H100 holds 132 x 2048 resident)
+            cfg.grid_dim.1 = ((1usize << 18) / (9 * sp).max(1)).clamp(1, c.clamp(1, 65_535)) as u32;
+        }
         if half {
-            launch!(self, "deform_im2col_f16", grid_for(9 * sp); xp, op, cp, cc, tt, hh, ww)
+            launch!(self, "deform_im2col_f16", cfg; xp, op, cp, cc, tt, hh, ww)
         } else {
-            launch!(self, "deform_im2col_f32", grid_for(9 * sp); xp, op, cp, cc, tt, hh, ww)
+            launch!(self, "deform_im2col_f32", cfg; xp, op, cp, cc, tt, hh, ww)
         }
     }
 

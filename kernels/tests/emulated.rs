@@ -386,3 +386,51 @@ fn trilinear_kernels_match_the_formula() {
         }
     }
 }
+
+/// Deformable im2col (3x3, stride 1, pad 1, one offset group), torchvision semantics: tap k of position
+/// (y, x) samples `x` bilinearly at (y - 1 + k / 3 + dy, x - 1 + k % 3 + dx), corners outside are 0 and a
+/// sample at or beyond -1 / the size is 0; `col [c*9, t*h*w]`, in f64.
+fn deform_reference(x: &[f32], off: &[f32], [c, t, h, w]: [usize; 4]) -> Vec<f32> {
+    let (hw, n) = (h * w, t * h * w);
+    let mut col = vec![0.0f32; c * 9 * n];
+    for k in 0..9 {
+        for sp in 0..n {
+            let (s, p) = (sp / hw, sp % hw);
+            let (oy, ox) = (p / w, p % w);
+            let y = (oy + k / 3) as f64 - 1.0 + off[((2 * k) * t + s) * hw + p] as f64;
+            let xx = (ox + k % 3) as f64 - 1.0 + off[((2 * k + 1) * t + s) * hw + p] as f64;
+            if y <= -1.0 || y >= h as f64 || xx <= -1.0 || xx >= w as f64 {
+                continue;
+            }
+            let (y0, x0) = (y.floor(), xx.floor());
+            let (ly, lx) = (y - y0, xx - x0);
+            for ci in 0..c {
+                let img = &x[(ci * t + s) * hw..(ci * t + s + 1) * hw];
+                let at = |yy: f64, xc: f64| if yy >= 0.0 && xc >= 0.0 && yy < h as f64 && xc < w as f64 { img[yy as usize * w + xc as usize] as f64 } else { 0.0 };
+                let v = (1.0 - ly) * (1.0 - lx) * at(y0, x0) + (1.0 - ly) * lx * at(y0, x0 + 1.0) + ly * (1.0 - lx) * at(y0 + 1.0, x0) + ly * lx * at(y0 + 1.0, x0 + 1.0);
+                col[(ci * 9 + k) * n + sp] = v as f32;
+            }
+        }
+    }
+    col
+}
+
+/// deform_im2col_f32 with its channels split over the grid's y dimension (the candidate
+/// `DTFSAL_CUDA_DEFORM_SPLIT`) equals the one-group launch bit for bit, and both match the formula;
+/// offsets of a few pixels push samples across and beyond the borders.
+#[test]
+fn deformable_im2col_split_matches_the_formula() {
+    let Some(bin) = build(&["common.cuh", "deform.cu"], "deform_main.cpp") else { return };
+    let mut rng = Rng(23);
+    for (dims, split) in [([5, 2, 4, 6], 3), ([7, 1, 3, 5], 7), ([2, 3, 5, 4], 4)] {
+        let sp = dims[1] * dims[2] * dims[3];
+        let (x, off) = (rng.vec(dims[0] * sp, 1.0), rng.vec(18 * sp, 2.5));
+        let mut input: Vec<u8> = dims.iter().chain(&[split]).flat_map(|&v| (v as i32).to_le_bytes()).collect();
+        input.extend(x.iter().chain(&off).flat_map(|v| v.to_le_bytes()));
+        let got: Vec<f32> = run_driver(&bin, &input).chunks(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let (one, many) = got.split_at(got.len() / 2);
+        assert!(one.iter().zip(many).all(|(a, b)| a.to_bits() == b.to_bits()), "{dims:?}: split over {split} groups differs from one group");
+        let err = rel_err(one, &deform_reference(&x, &off, dims));
+        assert!(err <= 1e-5, "{dims:?}: rel err {err:.3e}");
+    }
+}

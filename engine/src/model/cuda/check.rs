@@ -163,6 +163,16 @@ pub fn kernel_parity(device: usize, fp16: bool) -> Result<Vec<Parity>, KernelErr
         let mut p = Parity::new("im2col f16, 8 positions a thread vs one (bit for bit)", true, &as_f32(ctx.gpu.download(&vec8)?), &as_f32(ctx.gpu.download(&flat)?));
         p.tol = 0.0;
         out.push(p);
+        // deformable im2col with the channels split over the grid (level-4 AMFB size: few positions, 192
+        // channels) against the one-group launch
+        let (dims, sp) = ([192, 8, 7, 12], 8 * 7 * 12);
+        let (gx, goff) = (ctx.gpu.upload(&rng.vec(192 * sp, 1.0))?, ctx.gpu.upload(&rng.vec(18 * sp, 2.5))?);
+        let (mut one, mut split) = (ctx.gpu.upload(&vec![0x7e00u16; 192 * 9 * sp])?, ctx.gpu.upload(&vec![0x7e00u16; 192 * 9 * sp])?);
+        ctx.gpu.deform_im2col(gx.view(), goff.view(), &mut ColOut::F16(one.view_mut()), dims, false)?;
+        ctx.gpu.deform_im2col(gx.view(), goff.view(), &mut ColOut::F16(split.view_mut()), dims, true)?;
+        let mut p = Parity::new("deformable im2col f16, channels split over the grid vs one group (bit for bit)", true, &as_f32(ctx.gpu.download(&split)?), &as_f32(ctx.gpu.download(&one)?));
+        p.tol = 0.0;
+        out.push(p);
     }
     for d in [8, 6] {
         out.push(pool_tokens_parity(&ctx, &mut rng, d, [1, 2, 2], false)?);

@@ -389,12 +389,12 @@ impl GDeform {
         match &self.w16 {
             None => {
                 let mut col = ctx.gpu.uninit::<f32>(kk * sp)?;
-                ctx.gpu.deform_im2col(x.view(), offsets.view(), &mut ColOut::F32(col.view_mut()), dims)?;
+                ctx.gpu.deform_im2col(x.view(), offsets.view(), &mut ColOut::F32(col.view_mut()), dims, ctx.candidates.deform_split)?;
                 ctx.gpu.gemm(self.cout, sp, kk, Mat::f32(self.w.view(), kk), Mat::f32(col.view(), sp), &mut y, sp, 1.0, 0.0, Batch::ONE)?;
             }
             Some(w16) => {
                 let mut col = ctx.gpu.uninit::<u16>(kk * sp)?;
-                ctx.gpu.deform_im2col(x.view(), offsets.view(), &mut ColOut::F16(col.view_mut()), dims)?;
+                ctx.gpu.deform_im2col(x.view(), offsets.view(), &mut ColOut::F16(col.view_mut()), dims, ctx.candidates.deform_split)?;
                 ctx.gpu.gemm(self.cout, sp, kk, Mat::f16(w16.view(), kk), Mat::f16(col.view(), sp), &mut y, sp, 1.0, 0.0, Batch::ONE)?;
             }
         }

@@ -93,16 +93,25 @@ pub struct CandidateKernels {
     /// `DTFSAL_CUDA_POOL_TILED`: the MViT pools that keep the grid (3x3x3, stride 1) by
     /// `pool_tokens4_tiled` (the input staged in shared memory, read once per block instead of once per tap).
     pub pool_tiled: bool,
+    /// `DTFSAL_CUDA_DEFORM_SPLIT`: AMFB's deformable im2col with the channels split over the grid's y
+    /// dimension where the positions alone give too few threads (levels 2-4: 6-35 thousand threads, each
+    /// looping over 192 channels; 77-84 us a call in ncu).
+    pub deform_split: bool,
 }
 
 impl CandidateKernels {
     /// Every candidate on.
-    pub const ALL: Self = Self { flash_attention: true, im2col_x8: true, pool_tiled: true };
+    pub const ALL: Self = Self { flash_attention: true, im2col_x8: true, pool_tiled: true, deform_split: true };
 
     /// The variables' values (unset or unrecognised: off).
     pub fn from_env() -> Self {
         let var = |name: &str| switch_override(std::env::var(name).ok().as_deref(), false);
-        Self { flash_attention: var("DTFSAL_CUDA_FLASH_ATTENTION"), im2col_x8: var("DTFSAL_CUDA_IM2COL_X8"), pool_tiled: var("DTFSAL_CUDA_POOL_TILED") }
+        Self {
+            flash_attention: var("DTFSAL_CUDA_FLASH_ATTENTION"),
+            im2col_x8: var("DTFSAL_CUDA_IM2COL_X8"),
+            pool_tiled: var("DTFSAL_CUDA_POOL_TILED"),
+            deform_split: var("DTFSAL_CUDA_DEFORM_SPLIT"),
+        }
     }
 
     /// Sets the variables to `self` (for a process that loads models with different choices, such as
@@ -117,6 +126,7 @@ impl CandidateKernels {
             std::env::set_var("DTFSAL_CUDA_FLASH_ATTENTION", flag(self.flash_attention));
             std::env::set_var("DTFSAL_CUDA_IM2COL_X8", flag(self.im2col_x8));
             std::env::set_var("DTFSAL_CUDA_POOL_TILED", flag(self.pool_tiled));
+            std::env::set_var("DTFSAL_CUDA_DEFORM_SPLIT", flag(self.deform_split));
         }
     }
 }
