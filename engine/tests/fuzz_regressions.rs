@@ -174,3 +174,25 @@ fn push_silence_equals_pushing_zeros() {
     assert!(t.elapsed() < std::time::Duration::from_secs(1));
     assert_eq!(fe.head_sample(), Some(30_000 + 1000 * 3600 * 16_000));
 }
+
+/// `audio_frontend`: every `push_silence` may add up to 2^60 samples, so a dozen of them (GAP buffers of a
+/// stream whose timestamps run away) overflowed the sample timeline (`ring.rs`: attempt to add with
+/// overflow). Silence now stops moving the head at 2^62 samples; audio pushed after it still appends and
+/// gives finite windows.
+#[test]
+fn endless_silence_saturates_the_timeline() {
+    use dtfsal_engine::audio::{CLIP_AUDIO_LEN, LogMelFrontend};
+    let mut fe = LogMelFrontend::default();
+    fe.push(None, &[0.25; 4_000]);
+    for _ in 0..16 {
+        fe.push_silence(None, u64::MAX);
+        fe.push_silence(Some(u64::MAX), 1 << 60);
+    }
+    let head = fe.head_sample().unwrap();
+    assert_eq!(head, 1 << 62);
+    fe.push(None, &[0.5; 20_000]);
+    assert_eq!(fe.head_sample(), Some(head + 20_000));
+    let (window, _) = fe.clip_audio(u64::MAX);
+    assert_eq!(window.len(), CLIP_AUDIO_LEN);
+    assert!(window.iter().all(|v| v.is_finite()));
+}

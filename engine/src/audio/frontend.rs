@@ -191,6 +191,11 @@ impl LogMelFrontend {
     /// Bound of sample indices and counts, so that index arithmetic cannot overflow.
     const LIMIT: i64 = 1 << 60;
 
+    /// Where silence (gaps, GAP buffers) stops moving the head: each push adds at most [`Self::LIMIT`]
+    /// samples, so without a bound repeated ones would overflow the `i64` timeline. 2^62 samples are
+    /// some 9 million years of audio; real samples still append past it (they cannot add up to 2^62).
+    const HEAD_LIMIT: i64 = 1 << 62;
+
     /// Positions the head for a chunk of `len` samples starting at `start` (starting the timeline, or
     /// inserting the zeros of a gap); the outcome says how many leading samples overlap and are dropped.
     fn place(&mut self, start: Option<i64>, len: u64) -> PushOutcome {
@@ -227,6 +232,8 @@ impl LogMelFrontend {
     /// Writes `n` zeros at the head. Past the first `PIECE` zeros every new frame is silent, so
     /// long gaps cost O(history), not O(gap).
     fn append_zeros(&mut self, n: u64) {
+        let head = self.samples.head().expect("started");
+        let n = n.min(Self::HEAD_LIMIT.saturating_sub(head).max(0) as u64);
         let first = n.min(PIECE as u64);
         self.samples.write_zeros(first);
         self.compute_final_frames();
