@@ -458,6 +458,10 @@ fn watchdog() {
 
 fuzz_target!(|input: Input| {
     init();
+    // DTFSAL_FUZZ_PRINT=1: the decoded input (for replaying a crash by hand)
+    if std::env::var_os("DTFSAL_FUZZ_PRINT").is_some() {
+        eprintln!("{input:#?}");
+    }
     let p = &input.props;
     let element = gst::ElementFactory::make("dtfsal")
         .property("model", MODEL.to_str().expect("utf-8 temp path"))

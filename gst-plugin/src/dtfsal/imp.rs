@@ -337,6 +337,8 @@ pub struct Dtfsal {
     state: Mutex<Option<State>>,
     /// Set between FLUSH_START and the flush (or stop): blocking waits give up.
     flushing: AtomicBool,
+    /// Set while [`Dtfsal::restart_after_error`] flushes every pad (it re-enters through the video pad).
+    restarting: AtomicBool,
     /// Caps last pushed on the source pad.
     pushed_caps: Mutex<Option<gst::Caps>>,
     /// Silence was injected into the unlinked audio pad.
@@ -364,6 +366,7 @@ impl ObjectSubclass for Dtfsal {
             settings: Mutex::new(Settings::default()),
             state: Mutex::new(None),
             flushing: AtomicBool::new(false),
+            restarting: AtomicBool::new(false),
             pushed_caps: Mutex::new(None),
             silence_sent: AtomicBool::new(false),
         }
@@ -683,6 +686,33 @@ impl ElementImpl for Dtfsal {
 impl Dtfsal {
     /// An unlinked audio pad would hold a non-live aggregator forever: feed it an empty stream
     /// (stream-start, segment, EOS) so the audio is silence.
+    /// After a flow error GstAggregator pauses its source task, and only a flush of every sink pad
+    /// starts it again. A flush of the video pad alone (the audio pad linked, and ended or failed) made
+    /// the video pad accept data again with nobody to take it: the next pushes blocked forever. So when
+    /// the video pad's flush finds the task stopped, flush the audio pad too (its upstream is not
+    /// pushing: it ended, or got the error), and end it again if it had ended.
+    fn restart_after_error(&self) {
+        // (the flush below comes back here through the video pad's own FLUSH_STOP)
+        if self.obj().src_pad().task_state() == gst::TaskState::Started || self.restarting.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let audio_ended = self.audio_pad.is_eos();
+        gst::info!(CAT, imp = self, "video flushed after an error: flushing the audio pad too, to restart (audio ended: {audio_ended})");
+        let start = gst::event::FlushStart::new();
+        let stop = gst::event::FlushStop::builder(true).seqnum(start.seqnum()).build();
+        for pad in [&self.video_pad, &self.audio_pad] {
+            let _ = pad.send_event(start.clone());
+        }
+        // the audio pad's first: the video pad's completes the flush and restarts the task
+        for pad in [&self.audio_pad, &self.video_pad] {
+            let _ = pad.send_event(stop.clone());
+        }
+        if audio_ended {
+            let _ = self.audio_pad.send_event(gst::event::Eos::new());
+        }
+        self.restarting.store(false, Ordering::SeqCst);
+    }
+
     fn inject_silence_if_unlinked(&self) {
         if self.audio_pad.peer().is_some() || self.silence_sent.swap(true, Ordering::SeqCst) {
             return;
@@ -1222,10 +1252,15 @@ impl AggregatorImpl for Dtfsal {
             EventView::FlushStop(_) if is_video => {
                 let unlinked = self.audio_pad.peer().is_none();
                 let res = self.parent_sink_event(pad, event.clone());
+                // The video pad's flush is over. With a linked audio pad that was not flushed too,
+                // GstAggregator does not call `flush` (which clears this flag itself).
+                self.flushing.store(false, Ordering::SeqCst);
                 if unlinked {
                     let _ = self.audio_pad.send_event(event);
                     self.silence_sent.store(false, Ordering::SeqCst);
                     self.inject_silence_if_unlinked();
+                } else {
+                    self.restart_after_error();
                 }
                 res
             }
