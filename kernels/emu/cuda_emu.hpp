@@ -11,7 +11,11 @@
 #include <barrier>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <initializer_list>
+#include <utility>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -160,4 +164,35 @@ inline void emu_ldmatrix_x4(unsigned* r, const half_bits* row, bool trans) {
         r[m] = (unsigned)lo | (unsigned)hi << 16;
     }
     w.bar.arrive_and_wait();
+}
+
+// Driver input/output: `driver IN OUT`. emu_input opens IN (exits 2 on a wrong command line), emu_read
+// reads n values (exits 2 on a short file), emu_write writes the parts to OUT in order (exits 2 on failure).
+inline FILE* emu_input(int argc, char** argv) {
+    FILE* in = argc == 3 ? fopen(argv[1], "rb") : nullptr;
+    if (!in) {
+        fprintf(stderr, "usage: %s IN OUT (IN readable)\n", argv[0]);
+        std::exit(2);
+    }
+    return in;
+}
+
+template <class T>
+std::vector<T> emu_read(FILE* in, size_t n) {
+    std::vector<T> v(n);
+    if (n && fread(v.data(), sizeof(T), n, in) != n) {
+        fprintf(stderr, "short input\n");
+        std::exit(2);
+    }
+    return v;
+}
+
+inline void emu_write(const char* path, std::initializer_list<std::pair<const void*, size_t>> parts) {
+    FILE* out = fopen(path, "wb");
+    bool ok = out != nullptr;
+    for (auto [data, bytes] : parts) ok = ok && fwrite(data, 1, bytes, out) == bytes;
+    if (!ok || fclose(out) != 0) {
+        fprintf(stderr, "cannot write %s\n", path);
+        std::exit(2);
+    }
 }
