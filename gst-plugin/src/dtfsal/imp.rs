@@ -692,8 +692,12 @@ impl Dtfsal {
     /// the video pad's flush finds the task stopped, flush the audio pad too (its upstream is not
     /// pushing: it ended, or got the error), and end it again if it had ended.
     fn restart_after_error(&self) {
-        // (the flush below comes back here through the video pad's own FLUSH_STOP)
-        if self.obj().src_pad().task_state() == gst::TaskState::Started || self.restarting.swap(true, Ordering::SeqCst) {
+        // Paused by an error, as opposed to stopped by a flush of every pad (a seek) still in progress,
+        // which flushes the source pad too and restarts the task itself. (The flush below comes back
+        // here through the video pad's own FLUSH_STOP.)
+        let obj = self.obj();
+        let src = obj.src_pad();
+        if src.task_state() != gst::TaskState::Paused || src.pad_flags().contains(gst::PadFlags::FLUSHING) || self.restarting.swap(true, Ordering::SeqCst) {
             return;
         }
         let audio_ended = self.audio_pad.is_eos();
