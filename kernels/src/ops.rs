@@ -178,6 +178,29 @@ impl SoftmaxArgs {
 }
 
 
+/// The checked pointers (x, w, bias or 0, y) of a token pooling: `heads` token sets of `1 + t*h*w` rows
+/// read at `hd*head_stride + tok*row_stride`, the depthwise kernel `[d, kv]`, `y [heads, 1 + np, d]`
+/// (indexed in 32 bits by the kernels).
+#[allow(clippy::too_many_arguments)]
+fn pool_ptrs(x: View<f32>, row_stride: usize, head_stride: usize, w: View<f32>, bias: Option<View<f32>>, y: &mut ViewMut<f32>, heads: usize, g: ConvGeom) -> [u64; 4] {
+    let d = g.c as usize;
+    let n_in = 1 + (g.t * g.h * g.w) as usize;
+    let out = heads * (1 + g.out_positions()) * d;
+    let _ = i(out);
+    [x.need((heads - 1) * head_stride + (n_in - 1) * row_stride + d, "pool_tokens x"), w.need(d * g.kernel_volume(), "pool w"), opt_ptr(bias, heads * d, "pool bias"), y.need(out, "pool y")]
+}
+
+/// Dynamic shared memory of `attention_flash_h*` (bytes): per warp (4), 16 rows of rel-pos terms (kk dots
+/// and two sentinels) and one staged q row.
+fn flash_dynamic_smem(d: usize, k_thw: [usize; 3]) -> usize {
+    let kk: usize = k_thw.iter().sum();
+    4 * (16 * (kk + 2) + d) * 4
+}
+
+/// Dynamic shared memory of `pool_tokens4_tiled` (bytes): a ring of 3 frames of 10x10 tokens and the 27
+/// taps, each 32 channels (8 float4).
+const POOL_TILED_SMEM: u32 = (3 * 100 + 27) * 8 * 16;
+
 fn i(v: usize) -> i32 {
     i32::try_from(v).expect("size exceeds i32")
 }
@@ -319,11 +342,9 @@ impl Gpu {
     /// `y [heads, 1 + To*Ho*Wo, d]`, class token copied.
     pub fn pool_tokens(&self, x: View<f32>, row_stride: usize, head_stride: usize, w: View<f32>, bias: Option<View<f32>>, y: &mut ViewMut<f32>, heads: usize, g: ConvGeom) -> Result<(), KernelError> {
         let d = g.c as usize;
-        let n_in = 1 + (g.t * g.h * g.w) as usize;
         let out = heads * (1 + g.out_positions()) * d;
-        let xp = x.need((heads - 1) * head_stride + (n_in - 1) * row_stride + d, "pool_tokens x");
-        let _ = i(out); // the kernel indexes its output in 32 bits
-        let (wp, bp, yp, rs, hs, hd) = (w.need(d * g.kernel_volume(), "pool w"), opt_ptr(bias, heads * d, "pool bias"), y.need(out, "pool y"), row_stride as i64, head_stride as i64, i(heads));
+        let [xp, wp, bp, yp] = pool_ptrs(x, row_stride, head_stride, w, bias, y, heads, g);
+        let (rs, hs, hd) = (row_stride as i64, head_stride as i64, i(heads));
         // four channels a thread with 16-byte loads and stores when everything is 16-byte aligned
         if [d, row_stride, head_stride].iter().all(|v| v.is_multiple_of(4)) && xp.is_multiple_of(16) && yp.is_multiple_of(16) {
             let w_bytes = d * g.kernel_volume() * 4;
@@ -353,15 +374,13 @@ impl Gpu {
     pub fn pool_tokens_tiled(&self, x: View<f32>, row_stride: usize, head_stride: usize, w: View<f32>, bias: Option<View<f32>>, y: &mut ViewMut<f32>, heads: usize, g: ConvGeom) -> Result<(), KernelError> {
         assert!(Self::pool_tokens_tiled_supported(g, row_stride, head_stride), "pool_tokens_tiled: unsupported pooling {g:?}");
         let d = g.c as usize;
-        let n_in = 1 + (g.t * g.h * g.w) as usize;
-        let out = heads * (1 + g.out_positions()) * d;
-        let xp = x.need((heads - 1) * head_stride + (n_in - 1) * row_stride + d, "pool_tokens x");
-        let (wp, bp, yp, rs, hs, hd) = (w.need(d * 27, "pool w"), opt_ptr(bias, heads * d, "pool bias"), y.need(out, "pool y"), row_stride as i64, head_stride as i64, i(heads));
+        let [xp, wp, bp, yp] = pool_ptrs(x, row_stride, head_stride, w, bias, y, heads, g);
+        let (rs, hs, hd) = (row_stride as i64, head_stride as i64, i(heads));
         assert!(xp.is_multiple_of(16) && yp.is_multiple_of(16), "pool_tokens_tiled: x and y must be 16-byte aligned");
         let cfg = LaunchConfig {
             grid_dim: ((g.w as u32).div_ceil(8), (g.h as u32).div_ceil(8), (heads * d / 32) as u32),
             block_dim: (128, 1, 1),
-            shared_mem_bytes: (3 * 100 + 27) * 8 * 16,
+            shared_mem_bytes: POOL_TILED_SMEM,
         };
         launch!(self, "pool_tokens4_tiled", cfg; xp, rs, hs, wp, bp, yp, hd, g)
     }
@@ -451,9 +470,9 @@ impl Gpu {
     /// dims 48, 64 and 96, and shared memory (the K and V tiles, four warps' rel-pos dots) within the
     /// default 48 KB.
     pub fn attention_flash_supported(d: usize, k_thw: [usize; 3]) -> bool {
-        let kk: usize = k_thw.iter().sum();
+        // static: the K and V tiles (64 keys, rows of d + 8 halves) and the key positions
         let tiles = 2 * 64 * (d + 8) * 2 + 64 * 4;
-        matches!(d, 48 | 64 | 96) && tiles + 4 * (16 * (kk + 2) + d) * 4 <= 48 * 1024
+        matches!(d, 48 | 64 | 96) && tiles + flash_dynamic_smem(d, k_thw) <= 48 * 1024
     }
 
     /// Pooling attention in one kernel (fp16 mode): `merged [nq, heads*d]` (f16) =
@@ -471,8 +490,7 @@ impl Gpu {
         let (qp, tp, hp, wp, kp) = (rel.q.need(heads * nq * d, "flash q"), t(0, rel.tables[0]), t(1, rel.tables[1]), t(2, rel.tables[2]), rel.keys.need(nk - 1, "flash keys"));
         let (kb, vb, mp) = (k.need(heads * nk * d, "flash k"), v.need(heads * nk * d, "flash v"), merged.need(nq * heads * d, "flash merged"));
         assert!(kb.is_multiple_of(16) && vb.is_multiple_of(16) && mp.is_multiple_of(4), "flash attention: k and v must be 16-byte aligned, merged 4-byte");
-        let kk: usize = rel.k_thw.iter().sum();
-        let cfg = LaunchConfig { grid_dim: (nq.div_ceil(64) as u32, heads as u32, 1), block_dim: (128, 1, 1), shared_mem_bytes: (4 * (16 * (kk + 2) + d) * 4) as u32 };
+        let cfg = LaunchConfig { grid_dim: (nq.div_ceil(64) as u32, heads as u32, 1), block_dim: (128, 1, 1), shared_mem_bytes: flash_dynamic_smem(d, rel.k_thw) as u32 };
         let (hh, nqi, nki, qh, qw, kt, kh, kw) = (i(heads), i(nq), i(nk), i(rel.q_thw[1]), i(rel.q_thw[2]), i(rel.k_thw[0]), i(rel.k_thw[1]), i(rel.k_thw[2]));
         let (scale, res) = (1.0f32 / (d as f32).sqrt(), residual as i32);
         match d {

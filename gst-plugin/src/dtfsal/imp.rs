@@ -684,12 +684,10 @@ impl ElementImpl for Dtfsal {
 }
 
 impl Dtfsal {
-    /// An unlinked audio pad would hold a non-live aggregator forever: feed it an empty stream
-    /// (stream-start, segment, EOS) so the audio is silence.
     /// After a flow error GstAggregator pauses its source task, and only a flush of every sink pad
     /// starts it again. A flush of the video pad alone (the audio pad linked, and ended or failed) made
     /// the video pad accept data again with nobody to take it: the next pushes blocked forever. So when
-    /// the video pad's flush finds the task stopped, flush the audio pad too (its upstream is not
+    /// the video pad's flush finds the task paused, flush the audio pad too (its upstream is not
     /// pushing: it ended, or got the error), and end it again if it had ended.
     fn restart_after_error(&self) {
         // Paused by an error, as opposed to stopped by a flush of every pad (a seek) still in progress,
@@ -717,6 +715,8 @@ impl Dtfsal {
         self.restarting.store(false, Ordering::SeqCst);
     }
 
+    /// An unlinked audio pad would hold a non-live aggregator forever: feed it an empty stream
+    /// (stream-start, segment, EOS) so the audio is silence.
     fn inject_silence_if_unlinked(&self) {
         if self.audio_pad.peer().is_some() || self.silence_sent.swap(true, Ordering::SeqCst) {
             return;

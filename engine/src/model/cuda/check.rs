@@ -68,6 +68,16 @@ fn dl(ctx: &Ctx, t: &DTensor) -> Result<Vec<f32>, KernelError> {
     Ok(t.download(ctx)?.into_vec())
 }
 
+/// f32 values as f16 bits (round to nearest even).
+fn f16_bits(v: &[f32]) -> Vec<u16> {
+    v.iter().map(|x| half::f16::from_f32(*x).to_bits()).collect()
+}
+
+/// f16 bits as f32 values.
+fn f16_values(v: Vec<u16>) -> Vec<f32> {
+    v.into_iter().map(|b| half::f16::from_bits(b).to_f32()).collect()
+}
+
 /// Per-kernel parity of every op, in f32 (and, for the GEMM ops, f16 operands when `fp16`).
 pub fn kernel_parity(device: usize, fp16: bool) -> Result<Vec<Parity>, KernelError> {
     let ctx = Ctx::new(Gpu::new(device)?, fp16);
@@ -106,7 +116,7 @@ pub fn kernel_parity(device: usize, fp16: bool) -> Result<Vec<Parity>, KernelErr
     let h = GLinear::new(&ctx, &lin2)?.forward_for_gemm(&ctx, &GLayerNorm::new(&ctx, &ln2)?.copy_for_gemm(&ctx, &gt)?, 300, Act::Gelu)?;
     let got = match h {
         GemmIn::F32(t) => dl(&ctx, &t)?,
-        GemmIn::F16(b) => ctx.gpu.download(&b)?.into_iter().map(|v| half::f16::from_bits(v).to_f32()).collect(),
+        GemmIn::F16(b) => f16_values(ctx.gpu.download(&b)?),
     };
     out.push(Parity::new(&tag("layernorm -> linear + bias + gelu (gemm operands)"), fp16, &got, &want));
     let ln = LayerNorm::new(rng.vec(48, 1.0), rng.vec(48, 0.2), 1e-6);
@@ -159,8 +169,7 @@ pub fn kernel_parity(device: usize, fp16: bool) -> Result<Vec<Parity>, KernelErr
         let (mut flat, mut vec8) = (ctx.gpu.upload(&vec![0x7e00u16; m])?, ctx.gpu.upload(&vec![0x7e00u16; m])?);
         ctx.gpu.im2col3d(gx.view(), &mut ColOut::F16(flat.view_mut()), g)?;
         ctx.gpu.im2col3d_f16x8(gx.view(), &mut vec8.view_mut(), g)?;
-        let as_f32 = |v: Vec<u16>| -> Vec<f32> { v.into_iter().map(|b| half::f16::from_bits(b).to_f32()).collect() };
-        let mut p = Parity::new("im2col f16, 8 positions a thread vs one (bit for bit)", true, &as_f32(ctx.gpu.download(&vec8)?), &as_f32(ctx.gpu.download(&flat)?));
+        let mut p = Parity::new("im2col f16, 8 positions a thread vs one (bit for bit)", true, &f16_values(ctx.gpu.download(&vec8)?), &f16_values(ctx.gpu.download(&flat)?));
         p.tol = 0.0;
         out.push(p);
         // deformable im2col with the channels split over the grid (level-4 AMFB size: few positions, 192
@@ -170,7 +179,7 @@ pub fn kernel_parity(device: usize, fp16: bool) -> Result<Vec<Parity>, KernelErr
         let (mut one, mut split) = (ctx.gpu.upload(&vec![0x7e00u16; 192 * 9 * sp])?, ctx.gpu.upload(&vec![0x7e00u16; 192 * 9 * sp])?);
         ctx.gpu.deform_im2col(gx.view(), goff.view(), &mut ColOut::F16(one.view_mut()), dims, false)?;
         ctx.gpu.deform_im2col(gx.view(), goff.view(), &mut ColOut::F16(split.view_mut()), dims, true)?;
-        let mut p = Parity::new("deformable im2col f16, channels split over the grid vs one group (bit for bit)", true, &as_f32(ctx.gpu.download(&split)?), &as_f32(ctx.gpu.download(&one)?));
+        let mut p = Parity::new("deformable im2col f16, channels split over the grid vs one group (bit for bit)", true, &f16_values(ctx.gpu.download(&split)?), &f16_values(ctx.gpu.download(&one)?));
         p.tol = 0.0;
         out.push(p);
     }
@@ -309,10 +318,9 @@ fn attention_parity_d(ctx: &Ctx, rng: &mut Rng, d: usize, k_thw: [usize; 3]) -> 
     let f32_row = Parity::new(&format!("attention rel-pos + softmax (fused, padded rows), head dim {d}, {nk} keys"), false, &ctx.gpu.download(&s)?, &pad(&want, ld, 7.0));
     // f16 logits, f16 probabilities over them (the fp16 engine's path): NaN padding comes out zero
     let ld = (nk + 1).next_multiple_of(8);
-    let to16 = |v: &[f32]| -> Vec<u16> { v.iter().map(|x| half::f16::from_f32(*x).to_bits()).collect() };
-    let mut s16 = ctx.gpu.upload(&to16(&pad(&logits, ld, f32::NAN)))?;
+    let mut s16 = ctx.gpu.upload(&f16_bits(&pad(&logits, ld, f32::NAN)))?;
     ctx.gpu.softmax_relpos_f16(&mut s16.view_mut(), ld, Some(rel()), nq, nk)?;
-    let in_place: Vec<f32> = ctx.gpu.download(&s16)?.into_iter().map(|b| half::f16::from_bits(b).to_f32()).collect();
+    let in_place = f16_values(ctx.gpu.download(&s16)?);
     let f16_label = format!("attention rel-pos + softmax, f16 logits in place (padded rows), head dim {d}, {nk} keys");
     Ok(vec![f32_row, Parity::new(&f16_label, true, &in_place, &pad(&want, ld, 0.0))])
 }
@@ -325,13 +333,12 @@ fn flash_attention_parity(ctx: &Ctx, rng: &mut Rng, d: usize, k_thw: [usize; 3])
     let (heads, q_thw) = (2, [2, 5, 7]);
     let nq = 1 + q_thw.iter().product::<usize>();
     let nk = 1 + k_thw.iter().product::<usize>();
-    let to16 = |v: &[f32]| -> Vec<u16> { v.iter().map(|x| half::f16::from_f32(*x).to_bits()).collect() };
-    let round = |v: &[f32]| -> Vec<f32> { v.iter().map(|x| half::f16::from_f32(*x).to_f32()).collect() };
+    let round = |v: &[f32]| f16_values(f16_bits(v));
     let q = rng.vec(heads * nq * d, 1.0);
     let (k, v) = (round(&rng.vec(heads * nk * d, 0.35)), round(&rng.vec(heads * nk * d, 1.0)));
     let tabs: Vec<Vec<f32>> = (0..3).map(|i| rng.vec(q_thw[i] * k_thw[i] * d, 0.15)).collect();
     let want = dtfsal_kernels::reference::pooling_attention(&q, &k, &v, Some([&tabs[0], &tabs[1], &tabs[2]]), heads, d, q_thw, k_thw, true);
-    let spare = |x: &[f32]| -> Vec<u16> { to16(&[x, &[0.5f32; 8 * 96][..5 * d]].concat()) };
+    let spare = |x: &[f32]| -> Vec<u16> { f16_bits(&[x, &vec![0.5f32; 5 * d]].concat()) };
     let (gk, gv) = (ctx.gpu.upload(&spare(&k))?, ctx.gpu.upload(&spare(&v))?);
     let gq = ctx.gpu.upload(&q)?;
     let gt: Vec<_> = tabs.iter().map(|t| ctx.gpu.upload(t)).collect::<Result<_, _>>()?;
@@ -339,7 +346,7 @@ fn flash_attention_parity(ctx: &Ctx, rng: &mut Rng, d: usize, k_thw: [usize; 3])
     let rel = RelPosBias { q: gq.view(), tables: [gt[0].view(), gt[1].view(), gt[2].view()], keys: keys.view(), d, q_thw, k_thw };
     let mut merged = ctx.gpu.upload(&vec![0x7e00u16; nq * heads * d])?;  // NaN: an unwritten element fails
     ctx.gpu.attention_flash_f16(gk.view(), gv.view(), rel, &mut merged.view_mut(), heads, nq, nk, true)?;
-    let got: Vec<f32> = ctx.gpu.download(&merged)?.into_iter().map(|b| half::f16::from_bits(b).to_f32()).collect();
+    let got = f16_values(ctx.gpu.download(&merged)?);
     Ok(Parity::new(&format!("fused flash attention (tensor cores, rel-pos, residual), head dim {d}, {nq} queries, {nk} keys"), true, &got, &want))
 }
 
@@ -457,7 +464,7 @@ fn frame_parity(ctx: &Ctx, rng: &mut Rng) -> Result<Vec<Parity>, KernelError> {
     let (g0, g1) = (ctx.gpu.upload(&yp)?, ctx.gpu.upload(&uvp)?);
     let mut o16 = ctx.gpu.zeros::<u16>(3 * ow * oh)?;
     ctx.gpu.preprocess([g0.view(), g1.view(), empty.view()], desc, yuv, norm, &mut ColOut::F16(o16.view_mut()), ow, oh)?;
-    let got: Vec<f32> = ctx.gpu.download(&o16)?.into_iter().map(|b| half::f16::from_bits(b).to_f32()).collect();
+    let got = f16_values(ctx.gpu.download(&o16)?);
     out.push(Parity::new("preprocess NV12 -> planar f16", true, &got, &want));
     // post-processing: map -> u8 values at frame size (render.rs upsample_u8)
     let (mw, mh) = (12, 7);
